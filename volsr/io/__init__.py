@@ -16,6 +16,7 @@ from volsr.io._atomic import atomic_write, check_writable_dir, full_suffix
 from volsr.io.volume import Volume, VolumeMeta
 
 __all__ = [
+    "VOLUME_SUFFIXES_ALL",
     "Volume",
     "VolumeMeta",
     "atomic_write",
@@ -32,6 +33,7 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 SITK_READ_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
 SITK_WRITE_SUFFIXES = (".nrrd", ".mha")
 VOLUME_SUFFIXES = NIFTI_SUFFIXES + SITK_READ_SUFFIXES
+VOLUME_SUFFIXES_ALL = VOLUME_SUFFIXES
 
 
 def volume_suffix(path: str | Path) -> str:

@@ -10,7 +10,6 @@ asked otherwise.
 from __future__ import annotations
 
 import logging
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,6 @@ from volsr.geometry import has_shear, validate_affine
 from volsr.io.volume import Volume, VolumeMeta
 
 log = logging.getLogger(__name__)
-
-_READ_ERRORS = (EOFError, zlib.error, OSError, ValueError, TypeError)
 
 
 def read_nifti(path: Path, *, volume_index: int | None = None) -> Volume:
@@ -33,9 +30,9 @@ def read_nifti(path: Path, *, volume_index: int | None = None) -> Volume:
     try:
         img = nib.load(p)
     except ImageFileError as exc:
-        raise InputError(f"not a readable NIfTI image ({exc})", path=p) from None
-    except _READ_ERRORS as exc:
-        raise InputError(f"cannot read NIfTI header ({_reason(exc)})", path=p) from None
+        raise InputError(f"not a readable NIfTI image ({_reason(exc)})", path=p) from None
+    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for broken headers
+        raise InputError(f"not a readable NIfTI image ({_reason(exc)})", path=p) from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise InputError(f"not a NIfTI image ({type(img).__name__})", path=p)
     hdr = img.header
@@ -75,7 +72,10 @@ def read_nifti(path: Path, *, volume_index: int | None = None) -> Volume:
                              dtype=np.float32)
         else:
             arr = np.asarray(img.dataobj, dtype=np.float32)
-    except _READ_ERRORS as exc:
+    except MemoryError:
+        raise InputError(f"header declares {_shape(shape)} voxels, too many to load", path=p) \
+            from None
+    except Exception as exc:  # noqa: BLE001 - zlib, EOF, buffer-size errors from nibabel
         raise InputError(f"voxel data is truncated or corrupt ({_reason(exc)})", path=p) from None
     arr = arr.reshape(spatial)
     check_finite(arr, p)

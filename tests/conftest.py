@@ -1,0 +1,71 @@
+"""Shared fixtures: small synthetic volumes with anisotropic and oblique affines."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def oblique_affine(spacing=(0.9, 1.1, 3.0), angles=(0.3, -0.2, 0.15),
+                   origin=(-40.0, 25.0, 12.5)) -> np.ndarray:
+    """A rotated (oblique), anisotropic, shear-free voxel-to-world matrix."""
+    ax, ay, az = angles
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    a = np.eye(4)
+    a[:3, :3] = rz @ ry @ rx @ np.diag(spacing)
+    a[:3, 3] = origin
+    return a
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def small_volume(rng):
+    """A (1, 20, 18, 12) float32 Volume with an oblique anisotropic affine."""
+    from volsr.io import Volume
+
+    data = rng.normal(100.0, 20.0, size=(1, 20, 18, 12)).astype(np.float32)
+    return Volume(data, oblique_affine())
+
+
+@pytest.fixture
+def phantom_path(tmp_path):
+    """A small head phantom (48x52x40 at 2.5 mm) written as NIfTI."""
+    from volsr.io import save_volume
+    from volsr.phantom import phantom_volume
+
+    p = tmp_path / "phantom.nii.gz"
+    save_volume(phantom_volume((48, 52, 40), (4.0, 4.0, 4.0), supersample=1), p)
+    return p
+
+
+@pytest.fixture(autouse=True)
+def _reset_volsr_logging():
+    """CLI tests install a stderr handler on the 'volsr' logger; remove it after each test."""
+    yield
+    logger = logging.getLogger("volsr")
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
+
+
+def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray, **header) -> Path:
+    """Write raw data with nibabel (bypassing volsr) and optional header fields."""
+    import nibabel as nib
+
+    img = nib.Nifti1Image(data, affine)
+    for key, value in header.items():
+        img.header[key] = value
+    nib.save(img, str(path))
+    return path

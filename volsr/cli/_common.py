@@ -1,0 +1,73 @@
+"""Shared CLI plumbing: one-line errors, logging set-up, common options."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from volsr.errors import VolsrError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Only print errors.")]
+Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="Print progress details.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
+
+_state = {"debug": False}
+
+
+def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
+    """Send volsr's log records to stderr as ``volsr: level: message`` lines."""
+    level = logging.ERROR if quiet else logging.DEBUG if _state["debug"] else (
+        logging.INFO if verbose else logging.WARNING)
+    logger = logging.getLogger("volsr")
+    for h in list(logger.handlers):
+        if getattr(h, "_volsr_cli", False):
+            logger.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("volsr: %(levelname)s: %(message)s"))
+    handler._volsr_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one error line and return the Exit to raise."""
+    typer.echo(f"volsr: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn exceptions into one clear stderr line and a non-zero exit (no traceback).
+
+    User errors (:class:`VolsrError`) exit with their code (1, or 2 for bad options);
+    Ctrl-C exits 130; anything else is reported as an internal error (exit 3) and shows
+    its traceback only with ``volsr --debug``.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except VolsrError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted; no partial output was left behind", 130) from None
+        except MemoryError:
+            raise fail("out of memory; try a smaller --patch or fewer threads", 1) from None
+        except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI
+            if _state["debug"]:
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise fail(f"internal error: {type(exc).__name__}: {first} "
+                       "(rerun with 'volsr --debug ...' for the traceback)", 3) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,82 @@
+"""``volsr infer``: super-resolve a file or a folder."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from volsr.cli import app
+from volsr.cli._common import Overwrite, Quiet, Verbose, fail, handle_errors, setup_logging
+
+DEFAULT_MODEL = "bspline"
+
+
+@app.command()
+@handle_errors
+def infer(
+    input: Annotated[Path, typer.Argument(help="Volume file (.nii.gz, .nii, .nrrd, .mha, .mhd), "
+                                          "DICOM series folder, or folder of volumes.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file, or folder when "
+                                         "the input is a folder.")],
+    model: Annotated[str, typer.Option("-m", "--model", help="Model name (see 'volsr models').")]
+    = DEFAULT_MODEL,
+    scale: Annotated[Optional[tuple[float, float, float]], typer.Option(
+        help="Factor per voxel axis, e.g. 1 1 4.")] = None,
+    target_spacing: Annotated[Optional[tuple[float, float, float]], typer.Option(
+        help="Output voxel size in mm per voxel axis.")] = None,
+    isotropic: Annotated[bool, typer.Option(
+        help="Finest input spacing on every axis (the default when no grid option is given).")]
+    = False,
+    reference: Annotated[Optional[Path], typer.Option(
+        help="Put the output on this volume's grid (axis-aligned with the input).")] = None,
+    dtype: Annotated[str, typer.Option(help="float32, or 'input' to round, clip and cast back "
+                                       "to the input's stored type.")] = "float32",
+    volume: Annotated[Optional[int], typer.Option("--volume", help="Volume index in a 4D file.")]
+    = None,
+    series_uid: Annotated[Optional[str], typer.Option(help="DICOM SeriesInstanceUID to read "
+                                                      "when a folder holds several.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    suffix: Annotated[str, typer.Option(help="Appended to output names in folder mode.")] = "",
+    overwrite: Overwrite = False,
+    skip_existing: Annotated[bool, typer.Option(
+        "--skip-existing", help="Skip outputs whose sidecar matches this model, settings and "
+        "input.")] = False,
+    keep_going: Annotated[bool, typer.Option(
+        "--keep-going", help="In folder mode, continue after a failed scan.")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Super-resolve a scan (file -> file) or every scan in a folder (folder -> folder).
+
+    Writes float32 NIfTI with sform and qform set, the output grid following the volsr
+    convention (field of view kept), and a JSON sidecar per output.
+    """
+    setup_logging(quiet, verbose)
+    from volsr.devices import resolve_device
+    from volsr.inference.runner import InferSettings, run_inference
+
+    resolve_device(device)  # an explicit device that is not there is an error, always
+    settings = InferSettings(
+        model=model, scale=scale, target_spacing=target_spacing, isotropic=isotropic,
+        reference=str(reference) if reference else None, dtype=dtype, volume_index=volume,
+        series_uid=series_uid,
+    )
+    if sum([scale is not None, target_spacing is not None, isotropic, reference is not None]) > 1:
+        raise fail("give only one of --scale, --target-spacing, --isotropic, --reference", 2)
+    if overwrite and skip_existing:
+        raise fail("--overwrite and --skip-existing contradict each other", 2)
+    results = run_inference(input, output, settings, overwrite=overwrite,
+                            skip_existing=skip_existing, suffix=suffix, keep_going=keep_going,
+                            progress=None if sys.stderr.isatty() else False)
+    failed = [r for r in results if r.status == "failed"]
+    if not quiet:
+        done = sum(r.status == "written" for r in results)
+        skipped = sum(r.status == "skipped" for r in results)
+        typer.echo(f"volsr: {done} written, {skipped} skipped, {len(failed)} failed", err=True)
+    if failed:
+        raise fail(f"{len(failed)} of {len(results)} scans failed: " + json.dumps(
+            [r.input for r in failed]))

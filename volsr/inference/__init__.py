@@ -1,0 +1,6 @@
+"""Super-resolving volumes: output-grid planning, the Python API and batch running."""
+
+from volsr.inference.api import super_resolve
+from volsr.inference.grid import GridPlan, plan_output_grid
+
+__all__ = ["GridPlan", "plan_output_grid", "super_resolve"]
