@@ -203,15 +203,15 @@ def test_rician_and_gaussian_noise_statistics():
                               RicianNoise(0.2, seed=8).apply_array(img))
 
 
-RANDOM_TWINS = [
-    lambda seed: RandomThickSlice(axes="any", seed=seed),
-    lambda seed: RandomKSpaceTruncation(seed=seed),
-    lambda seed: RandomGaussianBlurDownsample(isotropic=False, seed=seed),
-    lambda seed: RandomNoise(seed=seed),
-]
+RANDOM_TWINS = {
+    "thick_slice": lambda seed: RandomThickSlice(axes="any", seed=seed),
+    "kspace": lambda seed: RandomKSpaceTruncation(seed=seed),
+    "blur": lambda seed: RandomGaussianBlurDownsample(isotropic=False, seed=seed),
+    "noise": lambda seed: RandomNoise(seed=seed),
+}
 
 
-@pytest.mark.parametrize("make", RANDOM_TWINS)
+@pytest.mark.parametrize("make", list(RANDOM_TWINS.values()), ids=list(RANDOM_TWINS))
 def test_random_twins_reproducible_and_replayable(make):
     hr = _volume((1, 16, 16, 24), _oblique_affine())
     a, b, c = make(11), make(11), make(12)
@@ -302,3 +302,27 @@ def test_torch_tensor_in_tensor_out():
     assert tuple(z.shape) == (8, 8, 16) and z.dtype == torch.float64
     r = RandomNoise(seed=0)(x)
     assert isinstance(r, torch.Tensor) and tuple(r.shape) == (1, 16, 16, 32)
+
+
+@pytest.mark.parametrize("deg", [
+    ThickSlice(axis=1, factor=3, profile="gaussian", thickness=2.0),
+    ThickSlice(axis=0, factor=2, profile="custom", kernel=[0.0, 1.0, 3.0, 1.0, 0.0],
+               kernel_step=0.5),
+    KSpaceTruncation(factor=(2, 1, 3), window="tukey", tukey_alpha=0.3),
+    KSpaceTruncation(factor=2, window="hamming", output_grid="hr"),
+    GaussianBlurDownsample(factor=(1, 2, 3)),
+    GaussianBlurDownsample(factor=2, fwhm=(3, 1.5, 0.5)),
+    Resize(factor=(2, 1, 1.5), kernel="lanczos"),
+    GaussianNoise(0.05, relative_to="mean_foreground", seed=3),
+])
+def test_deterministic_params_rebuild_identical_degradation(deg):
+    hr = _volume((2, 12, 10, 18), _oblique_affine(), seed=4)
+    params = json.loads(json.dumps(deg.params))
+    assert params["name"] == deg.name
+    rebuilt = build_degradation(params)
+    assert type(rebuilt) is type(deg) and rebuilt.params == deg.params
+    a, b = deg(hr), rebuilt(hr)
+    np.testing.assert_array_equal(a.data, b.data)
+    assert a.data.shape[1:] == deg.output_shape(hr.spatial_shape)
+    np.testing.assert_allclose(a.affine, scale_affine(hr.affine,
+                                                      deg.output_scale(hr.spatial_shape)))

@@ -116,7 +116,8 @@ class Degradation:
     def output_shape(self, spatial_shape: Sequence[int]) -> tuple[int, int, int]:
         """Spatial shape of the output for an input of ``spatial_shape``."""
         s = self.output_scale(spatial_shape)
-        return tuple(output_size(int(n), float(f)) for n, f in zip(spatial_shape, s))  # type: ignore[return-value]
+        n0, n1, n2 = (output_size(int(n), float(f)) for n, f in zip(spatial_shape, s))
+        return n0, n1, n2
 
     def apply_array(self, arr: np.ndarray, spacing: Sequence[float] | None = None
                     ) -> np.ndarray:

@@ -38,9 +38,9 @@ class GaussianBlurDownsample(Degradation):
 
     Args:
         factor: downsampling factor, one value or one per voxel axis (``>= 1``).
-        fwhm: Gaussian FWHM in HR voxels, one or three values; default ``factor``.
-            Axes with factor 1 are left alone unless ``fwhm`` is given explicitly
-            (``fwhm = 0`` there means no blur).
+        fwhm: Gaussian FWHM in HR voxels, one or three values; default ``factor`` on
+            downsampled axes and 0 (no blur) on axes with factor 1. An explicit ``fwhm``
+            blurs factor-1 axes too, except where it is 0.
     """
 
     name = "gaussian_blur_downsample"
@@ -50,9 +50,8 @@ class GaussianBlurDownsample(Degradation):
         self.factor = per_axis(factor, "gaussian_blur_downsample factor")
         if np.any(self.factor < 1.0):
             raise ConfigError(f"downsampling factor must be >= 1, got {self.factor.tolist()}")
-        self._explicit_fwhm = fwhm is not None
         if fwhm is None:
-            self.fwhm = self.factor.copy()
+            self.fwhm = np.where(self.factor == 1.0, 0.0, self.factor)
         else:
             f = np.atleast_1d(np.asarray(fwhm, dtype=np.float64))
             f = np.repeat(f, 3) if f.size == 1 else f
@@ -73,7 +72,7 @@ class GaussianBlurDownsample(Degradation):
         out = data
         # Downsample the most reduced axes first (smaller intermediates).
         for i in sorted(range(3), key=lambda a: -self.factor[a]):
-            if self.factor[i] == 1 and (not self._explicit_fwhm or self.fwhm[i] == 0):
+            if self.fwhm[i] == 0:  # only allowed where factor == 1
                 continue
             m = profile_matrix(data.shape[1 + i], 1.0 / self.factor[i], profile="gaussian",
                                width=float(self.fwhm[i]))

@@ -44,7 +44,7 @@ def read_nifti(path: Path, *, volume_index: int | None = None) -> Volume:
     meta.source_dtype = dtype.name
     shape = tuple(int(n) for n in img.shape)
     spatial = _check_shape(shape, p)
-    _check_pixdim(hdr, p)
+    _check_pixdim(_raw_header(img, p), p)
     affine = validate_affine(img.affine, path=p)
     meta.header = hdr.copy()
     meta.sform_code = int(hdr["sform_code"])
@@ -139,6 +139,17 @@ def _check_pixdim(hdr, path: str) -> None:  # noqa: ANN001 - nibabel header
         vals = ", ".join(f"{v:g}" for v in pix)
         raise GeometryError(f"invalid voxel size in header (pixdim = {vals}); every voxel "
                             "size must be a positive number", path=path)
+
+
+def _raw_header(img, path: str):  # noqa: ANN001, ANN202
+    """The header exactly as stored (nibabel silently repairs e.g. negative pixdim on load)."""
+    from nibabel.openers import ImageOpener
+
+    try:
+        with ImageOpener(path) as fh:
+            return type(img.header).from_fileobj(fh, check=False)
+    except Exception:  # noqa: BLE001 - fall back to nibabel's view
+        return img.header
 
 
 def _geometry_warnings(hdr, affine: np.ndarray, path: str) -> list[str]:  # noqa: ANN001
