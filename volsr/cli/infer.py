@@ -12,7 +12,7 @@ import typer
 from volsr.cli import app
 from volsr.cli._common import Overwrite, Quiet, Verbose, fail, handle_errors, setup_logging
 
-DEFAULT_MODEL = "bspline"
+DEFAULT_MODEL = "bspline"  # used when neither --model, --weights nor a bundled default exist
 
 
 @app.command()
@@ -22,8 +22,13 @@ def infer(
                                           "DICOM series folder, or folder of volumes.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output file, or folder when "
                                          "the input is a folder.")],
-    model: Annotated[str, typer.Option("-m", "--model", help="Model name (see 'volsr models').")]
-    = DEFAULT_MODEL,
+    model: Annotated[Optional[str], typer.Option(
+        "-m", "--model", help="Interpolation baseline (see 'volsr models'), bundled model name "
+        "('default'), or the network name of --weights. Default: the bundled default model if "
+        "installed, else bspline.")] = None,
+    weights: Annotated[Optional[Path], typer.Option(
+        "--weights", help="Trained weights: a folder with model.json + model.safetensors, or a "
+        "training run folder.")] = None,
     scale: Annotated[Optional[tuple[float, float, float]], typer.Option(
         help="Factor per voxel axis, e.g. 1 1 4.")] = None,
     target_spacing: Annotated[Optional[tuple[float, float, float]], typer.Option(
@@ -40,6 +45,21 @@ def infer(
     series_uid: Annotated[Optional[str], typer.Option(help="DICOM SeriesInstanceUID to read "
                                                       "when a folder holds several.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    patch: Annotated[Optional[tuple[int, int, int]], typer.Option(
+        "--patch", help="Sliding-window size in output voxels (networks; default: the "
+        "model's).")] = None,
+    overlap: Annotated[Optional[float], typer.Option(
+        help="Overlap of neighbouring windows, in [0, 1) (networks).")] = None,
+    sw_batch_size: Annotated[Optional[int], typer.Option(
+        "--sw-batch-size", help="Windows per forward pass (networks).")] = None,
+    tta: Annotated[Optional[bool], typer.Option(
+        "--tta/--no-tta", help="Average over flips (networks; slower).")] = None,
+    num_parts: Annotated[Optional[int], typer.Option(
+        "--num-parts", help="Split a folder into this many parts (default: "
+        "SLURM_ARRAY_TASK_COUNT when set).")] = None,
+    part_id: Annotated[Optional[int], typer.Option(
+        "--part-id", help="Which part to process, 0-based (default: SLURM_ARRAY_TASK_ID - "
+        "SLURM_ARRAY_TASK_MIN).")] = None,
     suffix: Annotated[str, typer.Option(help="Appended to output names in folder mode.")] = "",
     overwrite: Overwrite = False,
     skip_existing: Annotated[bool, typer.Option(
@@ -57,21 +77,27 @@ def infer(
     """
     setup_logging(quiet, verbose)
     from volsr.devices import resolve_device
-    from volsr.inference.runner import InferSettings, run_inference
+    from volsr.inference.runner import InferSettings, resolve_sharding, run_inference
 
     resolve_device(device)  # an explicit device that is not there is an error, always
+    options = {k: v for k, v in (("patch_size", list(patch) if patch else None),
+                                 ("overlap", overlap), ("sw_batch_size", sw_batch_size),
+                                 ("tta", tta)) if v is not None}
     settings = InferSettings(
-        model=model, scale=scale, target_spacing=target_spacing, isotropic=isotropic,
+        model=model, weights=str(weights) if weights else None, scale=scale,
+        target_spacing=target_spacing, isotropic=isotropic,
         reference=str(reference) if reference else None, dtype=dtype, volume_index=volume,
-        series_uid=series_uid,
+        series_uid=series_uid, options=options,
     )
     if sum([scale is not None, target_spacing is not None, isotropic, reference is not None]) > 1:
         raise fail("give only one of --scale, --target-spacing, --isotropic, --reference", 2)
     if overwrite and skip_existing:
         raise fail("--overwrite and --skip-existing contradict each other", 2)
-    results = run_inference(input, output, settings, overwrite=overwrite,
+    parts, part = resolve_sharding(num_parts, part_id)
+    results = run_inference(input, output, settings, device=device, overwrite=overwrite,
                             skip_existing=skip_existing, suffix=suffix, keep_going=keep_going,
-                            progress=None if sys.stderr.isatty() else False)
+                            progress=None if sys.stderr.isatty() else False,
+                            num_parts=parts, part_id=part)
     failed = [r for r in results if r.status == "failed"]
     if not quiet:
         done = sum(r.status == "written" for r in results)

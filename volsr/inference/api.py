@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,16 +25,22 @@ def super_resolve(
     target_spacing: float | Sequence[float] | None = None,
     isotropic: bool = False,
     reference: Grid | None = None,
+    weights: str | Path | None = None,
     **options: Any,
 ) -> Volume:
     """Super-resolve ``volume`` onto the grid chosen by one of the grid options.
 
     Args:
         volume: the input scan.
-        model: a registered model name (``volsr models`` lists them) or a model object.
+        model: an interpolation name (``volsr models`` lists them), a bundled model name
+            (``"default"``), a network name together with ``weights``, a
+            :class:`~volsr.inference.predictor.Predictor`, an interpolation model object or
+            a network module (run with default predictor settings).
         scale / target_spacing / isotropic / reference: the output grid (exactly one;
             see :func:`volsr.inference.plan_output_grid`).
-        **options: passed to network predictors (device, patch size, ...).
+        weights: exported weights folder (or training run folder) for a network name.
+        **options: predictor settings for networks (device, patch_size, overlap, blend,
+            sw_batch_size, tta).
 
     Returns:
         A float32 Volume on the output grid, intensities in the input's units.
@@ -44,21 +51,52 @@ def super_resolve(
         >>> super_resolve(lr, "linear", isotropic=True).spatial_shape
         (24, 24, 24)
     """
-    plan = plan_output_grid(volume.grid, scale=scale, target_spacing=target_spacing,
-                            isotropic=isotropic, reference=reference)
-    if isinstance(model, str):
-        from volsr.models import create_model
-
-        model = create_model(model)
+    grid = {"scale": scale, "target_spacing": target_spacing, "isotropic": isotropic,
+            "reference": reference}
+    if isinstance(model, (str, Path)) or weights is not None:
+        model = _from_name(model, weights, options)
+        options = {}
+    if hasattr(model, "run") and callable(model.run):  # a Predictor
+        if options:
+            raise ConfigError(f"options {sorted(options)} are set on the Predictor, not here")
+        return model.run(volume, **grid)
     if getattr(model, "upsampling", None) == "interpolation":
         if options:
             raise ConfigError(f"options {sorted(options)} do not apply to interpolation models")
+        plan = plan_output_grid(volume.grid, **grid)
         data = _interpolate(volume, model, plan)
-    else:
-        raise ConfigError(f"{type(model).__name__} is not an interpolation model; networks run "
-                          "through volsr.Predictor")
-    out = volume.with_data(data, plan.grid.affine.copy())
-    return out
+        return volume.with_data(data, plan.grid.affine.copy())
+    if getattr(model, "upsampling", None) in ("pre", "post", "progressive"):
+        from volsr.inference.predictor import Predictor
+
+        return Predictor(model, **options).run(volume, **grid)
+    raise ConfigError(f"{type(model).__name__} is neither an interpolation model, a network "
+                      "nor a volsr Predictor")
+
+
+def _from_name(model: Any, weights: str | Path | None, options: dict[str, Any]) -> Any:
+    """Interpolation model or Predictor for a name (+ weights)."""
+    from volsr.inference.predictor import Predictor
+    from volsr.models import create_model, model_entry
+    from volsr.weights import resolve_bundled
+
+    if weights is not None:
+        pred = Predictor.from_pretrained(weights, **options)
+        if isinstance(model, str) and model not in ("default", pred.model_name) and (
+                model.lower() != pred.model_name.lower()):
+            raise ConfigError(f"model {model!r} does not match the weights, which are a "
+                              f"{pred.model_name!r} network ({weights})")
+        return pred
+    name = str(model)
+    if isinstance(model, Path) or resolve_bundled(name) is not None:
+        return Predictor.from_pretrained(model, **options)
+    entry = model_entry(name)
+    if entry.info.get("upsampling") != "interpolation":
+        raise ConfigError(f"model {name!r} is a network: pass its trained weights "
+                          "(weights=PATH) or a volsr.Predictor")
+    if options:
+        raise ConfigError(f"options {sorted(options)} do not apply to interpolation models")
+    return create_model(name)
 
 
 def _interpolate(volume: Volume, model: Any, plan: GridPlan) -> np.ndarray:

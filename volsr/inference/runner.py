@@ -1,20 +1,24 @@
 """File and folder inference with atomic outputs, sidecars and skip-existing.
 
-:func:`run_inference` is the engine behind ``volsr infer``: the model is built once,
-then each input is read, super-resolved and written (temporary file + rename), with a
-JSON sidecar recording the model, settings, input sha256 and timings.
+:func:`run_inference` is the engine behind ``volsr infer``: the model (interpolation
+baseline, bundled network or trained weights, see :func:`build_predictor`) is built
+once, then each input is read, super-resolved and written (temporary file + rename),
+with a JSON sidecar recording the model, weights sha256, settings, input sha256 and
+timings. Folders can be split deterministically across array jobs
+(:func:`resolve_sharding`, :func:`shard`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from volsr.errors import InputError, OutputError, VolsrError
+from volsr.errors import ConfigError, InputError, OutputError, VolsrError
 from volsr.geometry import Grid
 from volsr.io import VOLUME_SUFFIXES_ALL, file_sha256, load_volume, save_volume, volume_suffix
 from volsr.provenance import base_record, grid_record, read_sidecar, sidecar_path, write_sidecar
@@ -24,9 +28,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class InferSettings:
-    """Everything that decides an output besides the input file itself."""
+    """Everything that decides an output besides the input file itself.
 
-    model: str = "bspline"
+    ``model`` is an interpolation name, a bundled model name, or a network name to check
+    against ``weights``; None means the bundled ``"default"`` model, else ``"bspline"``.
+    :func:`build_predictor` fills in the resolved name, weights folder and sha256.
+    ``options`` are network settings (patch_size, overlap, blend, sw_batch_size, tta).
+    """
+
+    model: str | None = "bspline"
+    weights: str | None = None
+    weights_sha256: str | None = None
     scale: tuple[float, ...] | None = None
     target_spacing: tuple[float, ...] | None = None
     isotropic: bool = False
@@ -98,26 +110,147 @@ def is_complete(output: Path, settings: InferSettings, input_sha: str) -> bool:
         "sha256") == input_sha
 
 
+def resolve_sharding(num_parts: int | None = None,
+                     part_id: int | None = None) -> tuple[int, int]:
+    """``(num_parts, part_id)`` from the flags, else from a SLURM array job, else ``(1, 0)``.
+
+    SLURM: ``SLURM_ARRAY_TASK_COUNT`` parts, part ``SLURM_ARRAY_TASK_ID`` minus
+    ``SLURM_ARRAY_TASK_MIN`` (so ``--array=1-4`` works as well as ``--array=0-3``).
+    """
+    if num_parts is None and part_id is None:
+        count, task = os.environ.get("SLURM_ARRAY_TASK_COUNT"), os.environ.get(
+            "SLURM_ARRAY_TASK_ID")
+        if count and task:
+            try:
+                num_parts = int(count)
+                part_id = int(task) - int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0") or 0)
+            except ValueError:
+                raise ConfigError(f"bad SLURM array variables: SLURM_ARRAY_TASK_COUNT={count!r}"
+                                  f", SLURM_ARRAY_TASK_ID={task!r}") from None
+            log.info("SLURM array job: part %d of %d", part_id, num_parts)
+        else:
+            return 1, 0
+    elif num_parts is None or part_id is None:
+        raise ConfigError("give both --num-parts and --part-id")
+    if num_parts < 1 or not 0 <= part_id < num_parts:
+        raise ConfigError(f"--part-id must be in [0, {num_parts - 1}] for --num-parts "
+                          f"{num_parts}, got {part_id}")
+    return num_parts, part_id
+
+
+def shard(items: list[Any], num_parts: int, part_id: int) -> list[Any]:
+    """Contiguous block ``part_id`` of ``num_parts`` (sizes differ by at most one).
+
+    Example:
+        >>> shard(list("abcde"), 2, 0), shard(list("abcde"), 2, 1)
+        (['a', 'b'], ['c', 'd', 'e'])
+    """
+    n = len(items)
+    return items[part_id * n // num_parts:(part_id + 1) * n // num_parts]
+
+
+def build_predictor(settings: InferSettings, *, device: Any = "auto"
+                    ) -> tuple[Callable[..., Any], InferSettings, dict[str, Any] | None]:
+    """Build the model named by ``settings`` once.
+
+    Returns:
+        ``(predict, resolved_settings, info)``: ``predict(volume, **grid) -> Volume``,
+        the settings with the resolved model name and weights path/sha256 filled in, and
+        the predictor's record for sidecars (None for interpolation).
+
+    Raises:
+        ConfigError: unknown name, a network name without weights, a name that does not
+            match the weights, or network options given to an interpolation baseline.
+    """
+    from dataclasses import replace
+
+    from volsr.models import model_entry
+    from volsr.weights import resolve_bundled
+
+    name, opts = settings.model, dict(settings.options)
+    source: str | None = settings.weights
+    if source is None:
+        if name is None:
+            default = resolve_bundled("default")
+            if default is not None:
+                log.info("no --model given: using the bundled default model (%s)", default.name)
+                source = str(default)
+            else:
+                log.info("no --model given and no bundled default model: using B-spline "
+                         "interpolation")
+                name = "bspline"
+        elif not _is_interpolation(name) and resolve_bundled(name) is not None:
+            source = str(resolve_bundled(name))
+        elif name == "default":
+            raise ConfigError("no bundled default model is installed; give --weights PATH or "
+                              "an interpolation model (e.g. --model bspline)")
+    if source is None:
+        entry = model_entry(name or "bspline")  # unknown names: ConfigError with suggestions
+        if entry.info.get("upsampling") != "interpolation":
+            raise ConfigError(f"model {name!r} is a network: give its trained weights with "
+                              "--weights PATH (a weights folder or a training run folder)")
+        if opts:
+            raise ConfigError(f"{', '.join(sorted(opts))} only apply to networks; {name!r} is "
+                              "an interpolation baseline")
+        return _interpolation_predictor(entry.name), replace(settings, model=entry.name), None
+    from volsr.inference.predictor import Predictor
+
+    pred = Predictor.from_pretrained(source, device=device, **opts)
+    if settings.weights is not None and name is not None and name != "default" and (
+            name.lower() != pred.model_name.lower()):
+        raise ConfigError(f"--model {name} does not match the weights, which are a "
+                          f"{pred.model_name!r} network ({settings.weights})")
+    info = pred.record()
+    resolved = replace(settings, model=pred.model_name, weights=info["weights"],
+                       weights_sha256=info["weights_sha256"])
+    return pred, resolved, info
+
+
+def _is_interpolation(name: str) -> bool:
+    from volsr.models import list_models
+
+    return name.lower() in list_models(tag="interpolation")
+
+
+def _interpolation_predictor(name: str) -> Callable[..., Any]:
+    from volsr.inference.api import super_resolve
+    from volsr.models import create_model
+
+    model = create_model(name)
+
+    def predict(volume, **grid):  # noqa: ANN001, ANN202
+        return super_resolve(volume, model, **grid)
+
+    return predict
+
+
 def run_inference(
     input_path: str | Path,
     output_path: str | Path,
     settings: InferSettings,
     *,
     predictor: Callable[..., Any] | None = None,
+    device: Any = "auto",
     overwrite: bool = False,
     skip_existing: bool = False,
     suffix: str = "",
     keep_going: bool = False,
     progress: bool | None = None,
+    num_parts: int = 1,
+    part_id: int = 0,
 ) -> list[CaseResult]:
     """Super-resolve a file or a folder of files.
 
     Args:
-        predictor: ``predictor(volume, **grid) -> Volume``; default: the model named in
-            ``settings`` through :func:`volsr.inference.super_resolve`, built once.
+        predictor: ``predictor(volume, **grid) -> Volume`` (e.g. a
+            :class:`~volsr.inference.predictor.Predictor`); default: built once from
+            ``settings`` by :func:`build_predictor`.
+        device: compute device of a network built from ``settings``.
         overwrite / skip_existing: what to do with existing outputs (default: refuse).
         keep_going: continue after a failed case (default: stop at the first failure).
         progress: show a tqdm bar (None: only on a terminal).
+        num_parts / part_id: in folder mode, process only contiguous block ``part_id``
+            of the sorted inputs split into ``num_parts`` (see :func:`resolve_sharding`).
 
     Returns:
         One :class:`CaseResult` per input. Raises the first error unless ``keep_going``.
@@ -126,10 +259,16 @@ def run_inference(
 
     inp, out = Path(input_path), Path(output_path)
     pairs = plan_cases(inp, out, suffix=suffix)
-    if inp.is_dir() and len(pairs) >= 1 and pairs[0][1].parent == out and not out.exists():
+    if num_parts < 1 or not 0 <= part_id < num_parts:
+        raise ConfigError(f"part_id must be in [0, {num_parts - 1}], got {part_id}")
+    if inp.is_dir() and num_parts > 1:
+        total = len(pairs)
+        pairs = shard(pairs, num_parts, part_id)
+        log.info("part %d of %d: %d of %d scans", part_id, num_parts, len(pairs), total)
+    if inp.is_dir() and pairs and pairs[0][1].parent == out and not out.exists():
         if not out.parent.exists():
             raise OutputError("parent folder does not exist", path=out)
-        out.mkdir()
+        out.mkdir(exist_ok=True)  # array jobs may race to create it
     for src, dst in pairs:
         if _same_file(src, dst):
             raise OutputError("output path is the input file; choose another name or --suffix",
@@ -138,15 +277,26 @@ def run_inference(
     if settings.reference:
         ref = load_volume(settings.reference)
         reference = Grid(ref.spatial_shape, ref.affine)
-    predict = predictor or _default_predictor(settings)
+    info: dict[str, Any] | None
+    if predictor is None:
+        predict, settings, info = build_predictor(settings, device=device)
+    else:
+        predict = predictor
+        record = getattr(predictor, "record", None)
+        info = record() if callable(record) else None
+        if info and info.get("weights") and settings.weights is None:
+            from dataclasses import replace
+
+            settings = replace(settings, weights=info["weights"],
+                               weights_sha256=info["weights_sha256"])
     results: list[CaseResult] = []
     bar = tqdm(pairs, desc="volsr infer", unit="scan", disable=progress is False or (
         None if progress is None else False), leave=False)
     for src, dst in bar:
         t0 = time.perf_counter()
         try:
-            res = _one_case(src, dst, settings, predict, reference, overwrite=overwrite,
-                            skip_existing=skip_existing)
+            res = _one_case(src, dst, settings, predict, reference, info,
+                            overwrite=overwrite, skip_existing=skip_existing)
         except VolsrError as exc:
             res = CaseResult(str(src), str(dst), "failed", str(exc))
             if not keep_going:
@@ -157,20 +307,9 @@ def run_inference(
     return results
 
 
-def _default_predictor(settings: InferSettings) -> Callable[..., Any]:
-    from volsr.inference.api import super_resolve
-    from volsr.models import create_model
-
-    model = create_model(settings.model)
-
-    def predict(volume, **grid):  # noqa: ANN001, ANN202
-        return super_resolve(volume, model, **grid, **settings.options)
-
-    return predict
-
-
 def _one_case(src: Path, dst: Path, settings: InferSettings, predict: Callable[..., Any],
-              reference: Grid | None, *, overwrite: bool, skip_existing: bool) -> CaseResult:
+              reference: Grid | None, info: dict[str, Any] | None, *, overwrite: bool,
+              skip_existing: bool) -> CaseResult:
     if dst.exists() and not overwrite:
         if skip_existing:
             sha = file_sha256(src)
@@ -195,6 +334,9 @@ def _one_case(src: Path, dst: Path, settings: InferSettings, predict: Callable[.
     record = base_record("infer")
     record.update({
         "model": settings.model,
+        "weights": None if settings.weights is None else {
+            "path": settings.weights, "sha256": settings.weights_sha256},
+        "predictor": info,
         "settings": settings.record(),
         "input": {"path": str(src), "sha256": sha, **grid_record(vol.spatial_shape, vol.affine)},
         "output": {"path": str(dst), **grid_record(result.spatial_shape, result.affine)},

@@ -1,0 +1,568 @@
+"""The supervised training loop: steps, AMP, clipping, EMA, validation, checkpoints, DDP.
+
+:func:`train` runs one experiment config into ``<output_dir>/<name>/`` (layout in
+:mod:`volsr.engine.run_folder`). Training counts optimisation steps, not epochs. Each
+step's batch is a pure function of ``(seed, step, rank)`` (see
+:class:`~volsr.engine.distributed.StepBatchSampler`), and checkpoints hold the model,
+optimizer, scheduler, grad-scaler, EMA and every RNG state, so ``resume=True`` continues
+bit-for-bit where the checkpoint left off (with ``data.num_workers: 0``; worker
+processes are reseeded on resume).
+
+Example:
+    >>> from volsr.config import load_config  # doctest: +SKIP
+    >>> result = train(load_config("configs/tiny_test.yaml"), device="cpu")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import random
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from volsr.config import ExperimentConfig, config_to_dict, dump_config
+from volsr.engine import distributed as ddp
+from volsr.engine.losses import build_loss
+from volsr.engine.optim import build_optimizer, build_scheduler
+from volsr.engine.run_folder import LogFile, MetricsLog, RunFolder, TensorBoard
+from volsr.errors import ConfigError, VolsrError
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "volsr-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class TrainingDiverged(VolsrError):
+    """The loss (or the weights) became NaN or infinite."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a call to :func:`train` did.
+
+    Attributes:
+        run_dir: The run folder.
+        step: Steps completed (global count, including resumed ones).
+        resumed_from: Step of the checkpoint this call resumed from, or None.
+        best_psnr: Best mean validation PSNR (dB), or None without validation.
+        best_step: Step of ``best_psnr``, or None.
+        last_loss: Mean total loss of the last logging window.
+        model_dir: The exported weights folder (``run_dir/model``).
+    """
+
+    run_dir: Path
+    step: int
+    resumed_from: int | None
+    best_psnr: float | None
+    best_step: int | None
+    last_loss: float | None
+    model_dir: Path | None
+
+
+def resolve_manifest(cfg: ExperimentConfig) -> Path:
+    """``data.manifest`` relative to the working directory, else to the config's folder.
+
+    Raises:
+        ConfigError: the manifest is in neither place.
+    """
+    p = Path(cfg.data.manifest).expanduser()
+    if p.is_absolute() or p.exists():
+        if not p.exists():
+            raise ConfigError(f"data.manifest: no such file {str(p)!r}")
+        return p.resolve()
+    tried = [str(p.resolve())]
+    if cfg.config_dir:
+        q = Path(cfg.config_dir) / p
+        if q.exists():
+            return q.resolve()
+        tried.append(str(q.resolve()))
+    raise ConfigError(f"data.manifest: {cfg.data.manifest!r} not found (tried "
+                      f"{' and '.join(tried)})")
+
+
+def build_network(cfg: ExperimentConfig) -> torch.nn.Module:
+    """The untrained network of ``cfg.model`` (scale and channels from the config)."""
+    from volsr.models import create_model, model_entry
+
+    entry = model_entry(cfg.model.name)
+    if entry.info.get("upsampling") == "interpolation":
+        raise ConfigError(f"model.name: {cfg.model.name!r} is an interpolation baseline; there "
+                          "is nothing to train")
+    dims = int(entry.info.get("dims", 3))
+    if (dims == 3) != (cfg.data.mode == "3d"):
+        raise ConfigError(f"model {cfg.model.name!r} is {dims}D but data.mode is "
+                          f"{cfg.data.mode!r}")
+    clash = sorted({"scale", "in_channels", "spatial_dims"} & set(cfg.model.args))
+    if clash:
+        raise ConfigError(f"model.args: set {', '.join(clash)} through model.* keys, not args")
+    scale = cfg.model.scale if dims == 3 else tuple(
+        s for i, s in enumerate(cfg.model.scale) if i != cfg.data.slice_axis)
+    return create_model(cfg.model.name, scale=list(scale), in_channels=cfg.model.in_channels,
+                        **dict(cfg.model.args))
+
+
+# --------------------------------------------------------------------------- RNG state
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy (global) and torch RNG states as tensors and primitives."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    version, words, gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
+        "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)),
+                  "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(gauss)},
+        "python": {"version": int(version), "state": torch.tensor(words, dtype=torch.int64),
+                   "gauss_next": gauss_next},
+    }
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured."""
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available() \
+            and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"]))
+
+
+def seed_everything(seed: int, *, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch; optionally request deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class EMA:
+    """Exponential moving average of a network's weights (buffers are copied).
+
+    ``ema = decay * ema + (1 - decay) * weights`` after every optimiser step.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = float(decay)
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for e, p in zip(self.model.parameters(), model.parameters()):
+            e.lerp_(p.detach(), 1.0 - self.decay)
+        for e, b in zip(self.model.buffers(), model.buffers()):
+            e.copy_(b)
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack ``lr``/``hr`` arrays into ``(B, C, *spatial)`` tensors; keep ``params`` a list."""
+    out: dict[str, Any] = {}
+    for key in ("lr", "hr"):
+        out[key] = torch.stack([torch.as_tensor(np.asarray(it[key], dtype=np.float32))
+                                for it in items])
+    out["params"] = [it.get("params") for it in items]
+    return out
+
+
+def _finite_module(module: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in module.state_dict().values()
+               if t.is_floating_point())
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+class Trainer:
+    """One training run (see :func:`train` for the arguments)."""
+
+    def __init__(self, cfg: ExperimentConfig, *, run_dir: Path, device: torch.device,
+                 info: ddp.DistInfo, resume: bool, max_steps: int | None) -> None:
+        self.cfg, self.device, self.info = cfg, device, info
+        self.run = RunFolder(run_dir)
+        self.resume = resume
+        self.stop_step = min(cfg.train.steps, max_steps) if max_steps else cfg.train.steps
+        self.is_main = info.is_main
+        self.use_amp = bool(cfg.train.amp and device.type == "cuda")
+        self.manifest = resolve_manifest(cfg)
+        self.step = 0
+        self.best_psnr = -math.inf
+        self.best_step: int | None = None
+        self.elapsed = 0.0
+        self.last_ckpt: tuple[Path, int] | None = None
+        self.resumed_from: int | None = None
+        self._resume_rng: Mapping[str, Any] | None = None
+
+        seed_everything(cfg.seed, deterministic=cfg.train.deterministic)
+        self.model = build_network(cfg).to(device)
+        self.loss_fn = build_loss(cfg.train.loss).to(device)
+        self.optimizer = build_optimizer(cfg.train.optimizer, self.model.parameters())
+        self.scheduler = build_scheduler(cfg.train.scheduler, self.optimizer,
+                                         total_steps=cfg.train.steps)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.ema = EMA(self.model, cfg.train.ema) if cfg.train.ema else None
+        if resume:
+            self._restore()
+        self.net: torch.nn.Module = self.model
+        if info.distributed:
+            ids = [device.index] if device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+    # -- state ------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """The checkpoint dict (tensors and primitives only)."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_VERSION,
+            "config": config_to_dict(self.cfg),
+            "model_name": self.cfg.model.name,
+            "model_kwargs": self.model.config() if hasattr(self.model, "config") else {},
+            "model": self.model.state_dict(),
+            "ema": None if self.ema is None else self.ema.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "best_psnr": self.best_psnr,
+            "best_step": self.best_step,
+            "elapsed_s": self.elapsed,
+            "rng": rng_state(),
+        }
+
+    def _restore(self) -> None:
+        from volsr.checkpoint import load_checkpoint
+
+        state = load_checkpoint(self.run.latest)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise VolsrError(f"not a volsr training checkpoint (format "
+                             f"{state.get('format')!r})", path=self.run.latest)
+        if state.get("model_name") != self.cfg.model.name:
+            raise ConfigError(f"cannot resume: the checkpoint trains {state.get('model_name')!r}"
+                              f", the config {self.cfg.model.name!r}", path=self.run.latest)
+        old, new = _flat(state.get("config", {})), _flat(config_to_dict(self.cfg))
+        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        if changed and self.is_main:
+            log.warning("resuming with a config that differs from the checkpoint's in: %s",
+                        ", ".join(changed))
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.model.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.use_amp and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.best_psnr = float(state.get("best_psnr", -math.inf))
+        self.best_step = state.get("best_step")
+        self.elapsed = float(state.get("elapsed_s", 0.0))
+        self._resume_rng = state["rng"]
+        self.last_ckpt = (self.run.latest, self.step)
+        self.resumed_from = self.step
+        if self.is_main:
+            log.info("resumed from %s at step %d", self.run.latest, self.step)
+
+    def _save(self, path: Path) -> None:
+        from volsr.checkpoint import save_checkpoint
+
+        save_checkpoint(path, self.state())
+        if path == self.run.latest:
+            self.last_ckpt = (path, self.step)
+
+    def _diverged(self, what: str, step: int | None = None) -> None:
+        step = self.step if step is None else step
+        if self.last_ckpt is None:
+            where = "no checkpoint was saved before it"
+        else:
+            where = f"the last good checkpoint is {self.last_ckpt[0]} (step {self.last_ckpt[1]})"
+        self.metrics.write({"event": "diverged", "step": step})
+        raise TrainingDiverged(f"{what} became NaN or infinite at step {step}; {where}")
+
+    # -- data -------------------------------------------------------------------------
+
+    def _loader(self) -> torch.utils.data.DataLoader:
+        from volsr.data import build_training_dataset
+
+        cfg = self.cfg
+        per_rank = cfg.data.batch_size
+        dataset = build_training_dataset(
+            cfg.data, self.manifest, upsampling=self.model.upsampling,
+            model_scale=cfg.model.scale, seed=cfg.seed, rank=self.info.rank,
+            world_size=self.info.world_size, length=cfg.train.steps * per_rank)
+        sampler = ddp.StepBatchSampler(len(dataset), per_rank, start_step=self.step,
+                                       stop_step=self.stop_step, rank=self.info.rank,
+                                       world_size=self.info.world_size)
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
+        return torch.utils.data.DataLoader(
+            dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers,
+            collate_fn=collate, generator=gen, pin_memory=self.device.type == "cuda")
+
+    def _validation_cases(self) -> list[Any]:
+        if self.cfg.train.val_every <= 0 or not self.is_main:
+            return []
+        from volsr.data import build_validation_cases
+
+        cases = build_validation_cases(self.cfg.data, self.manifest, seed=self.cfg.seed,
+                                       split="validation")
+        if not cases:
+            log.info("the manifest has no validation cases; the exported model is the last one")
+        return list(cases)
+
+    # -- validation -------------------------------------------------------------------
+
+    @torch.no_grad()
+    def validate(self, cases: list[Any]) -> dict[str, Any]:
+        """Sliding-window inference on each case onto its HR grid, then PSNR/SSIM."""
+        from volsr.inference.predictor import Predictor
+        from volsr.metrics import evaluate
+
+        cfg = self.cfg
+        net = self.ema.model if self.ema is not None else self.model
+        was_training = net.training
+        net.eval()
+        patch = cfg.train.val_patch_size or cfg.infer.patch_size
+        try:
+            predictor = Predictor(
+                net, model_name=cfg.model.name, normalization=cfg.data.normalization.to_dict(),
+                scale=list(cfg.model.scale), device=self.device,
+                patch_size=None if patch is None else list(patch), overlap=cfg.train.val_overlap)
+            per_case: dict[str, dict[str, float]] = {}
+            for case in cases:
+                out = predictor.run(case.lr, reference=case.hr.grid)
+                hr = np.asarray(case.hr.data[0])
+                res = evaluate(case.hr, out, data_range=float(hr.max() - hr.min()), mask="auto",
+                               metrics=("psnr", "ssim"))
+                per_case[case.id] = {"psnr": float(res.psnr), "ssim": float(res.ssim)}
+        finally:
+            net.train(was_training)
+        return {"psnr": float(np.mean([v["psnr"] for v in per_case.values()])),
+                "ssim": float(np.mean([v["ssim"] for v in per_case.values()])),
+                "cases": per_case}
+
+    # -- main loop --------------------------------------------------------------------
+
+    def fit(self) -> TrainResult:
+        cfg, main = self.cfg, self.is_main
+        self.metrics = MetricsLog(self.run.metrics, enabled=main)
+        logfile = LogFile(self.run.log_file, enabled=main)
+        tb = TensorBoard(self.run.tensorboard, enabled=main,
+                         purge_step=self.step + 1 if self.resumed_from is not None else None)
+        last_loss: float | None = None
+        try:
+            if main:
+                self.metrics.truncate_after(self.step)
+                dump_config(self.cfg, self.run.config)
+                log.info("training %s (%s parameters) on %s for steps %d-%d of %d%s",
+                         cfg.model.name, f"{sum(p.numel() for p in self.model.parameters()):,}",
+                         self.device, self.step + 1, self.stop_step, cfg.train.steps,
+                         f", {self.info.world_size} processes" if self.info.distributed else "")
+            cases = self._validation_cases()
+            loader = self._loader()
+            if self._resume_rng is not None:
+                # last, so that building the data cannot shift the restored streams
+                set_rng_state(self._resume_rng)
+            window: dict[str, float] = {}
+            n_window, t_window, t0 = 0, time.perf_counter(), time.perf_counter() - self.elapsed
+            for batch in loader:
+                step = self.step + 1
+                lr_now = self.optimizer.param_groups[0]["lr"]
+                loss, parts = self._step(batch, step)
+                self.step = step
+                self.elapsed = time.perf_counter() - t0
+                for k, v in {"loss": loss, **parts}.items():
+                    window[k] = window.get(k, 0.0) + float(v)
+                n_window += 1
+                if step % cfg.train.log_every == 0 or step == self.stop_step:
+                    rate = n_window / max(time.perf_counter() - t_window, 1e-9)
+                    rec = {k: v / n_window for k, v in window.items()}
+                    last_loss = rec["loss"]
+                    rec.update(lr=lr_now, steps_per_s=rate)
+                    self.metrics.write({"event": "train", "step": step, **rec,
+                                        "seconds": self.elapsed})
+                    tb.scalars(rec, step, "train/")
+                    if main:
+                        log.info("step %d/%d  loss %.5g  lr %.3g  %.2f steps/s", step,
+                                 cfg.train.steps, rec["loss"], lr_now, rate)
+                    window, n_window, t_window = {}, 0, time.perf_counter()
+                validate = bool(cases) and step % cfg.train.val_every == 0
+                save = step == self.stop_step or bool(
+                    cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0)
+                val_due = bool(cfg.train.val_every) and step % cfg.train.val_every == 0
+                if (val_due or save) and not _finite_module(self.model):
+                    self._diverged("the weights")  # same weights, same verdict on every rank
+                if validate:
+                    self._validate_and_log(cases, tb)
+                if main and save:
+                    self._save(self.run.latest)
+                ddp.barrier()
+            model_dir = self._finish(tb)
+        finally:
+            tb.close()
+            logfile.close()
+        return TrainResult(
+            run_dir=self.run.root, step=self.step, resumed_from=self.resumed_from,
+            best_psnr=None if self.best_step is None else self.best_psnr,
+            best_step=self.best_step, last_loss=last_loss, model_dir=model_dir)
+
+    def _step(self, batch: dict[str, Any], step: int) -> tuple[float, dict[str, float]]:
+        cfg = self.cfg
+        x = batch["lr"].to(self.device, non_blocking=True)
+        y = batch["hr"].to(self.device, non_blocking=True)
+        self.net.train()
+        with torch.autocast(device_type=self.device.type, dtype=torch.float16,
+                            enabled=self.use_amp):
+            pred = self.net(x)
+        loss, parts = self.loss_fn(pred.float(), y.float())
+        total = ddp.all_mean(loss.detach())
+        if not bool(torch.isfinite(total)):
+            self._diverged("the loss", step)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if cfg.train.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.train.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        return float(total), {k: float(ddp.all_mean(v)) for k, v in parts.items()}
+
+    def _validate_and_log(self, cases: list[Any], tb: TensorBoard) -> None:
+        t = time.perf_counter()
+        val = self.validate(cases)
+        improved = val["psnr"] > self.best_psnr
+        if improved:
+            self.best_psnr, self.best_step = val["psnr"], self.step
+        self.metrics.write({"event": "val", "step": self.step, "psnr": val["psnr"],
+                            "ssim": val["ssim"], "best_psnr": self.best_psnr,
+                            "cases": val["cases"], "val_seconds": time.perf_counter() - t})
+        tb.scalars({"psnr": val["psnr"], "ssim": val["ssim"]}, self.step, "val/")
+        log.info("validation at step %d: PSNR %.3f dB, SSIM %.4f%s", self.step, val["psnr"],
+                 val["ssim"], "  (best)" if improved else "")
+        if improved:
+            self._save(self.run.best)
+
+    def _finish(self, tb: TensorBoard) -> Path | None:
+        digests = ddp.gather_objects(ddp.parameter_digest(self.model))
+        if not self.is_main:
+            ddp.barrier()
+            return None
+        if len(set(digests)) > 1:
+            log.error("the ranks ended with different weights (digests %s)", digests)
+        model_dir = self.export()
+        self.metrics.write({"event": "end", "step": self.step,
+                            "best_psnr": None if self.best_step is None else self.best_psnr,
+                            "best_step": self.best_step, "param_digest": digests[0],
+                            "rank_digests": digests, "seconds": self.elapsed})
+        tb.flush()
+        log.info("done at step %d; run folder %s", self.step, self.run.root)
+        ddp.barrier()
+        return model_dir
+
+    def export(self) -> Path:
+        """Write ``model/`` from the best checkpoint (or the current weights without one)."""
+        from volsr.checkpoint import load_checkpoint, save_weights
+
+        cfg = self.cfg
+        net = copy.deepcopy(self.ema.model if self.ema is not None else self.model).cpu().eval()
+        source = "latest"
+        if self.best_step is not None and self.run.best.exists():
+            best = load_checkpoint(self.run.best)
+            net.load_state_dict(best["ema"] if best.get("ema") is not None else best["model"])
+            source = f"best (step {self.best_step}, PSNR {self.best_psnr:.3f} dB)"
+        inference = {"patch_size": None if cfg.infer.patch_size is None
+                     else list(cfg.infer.patch_size),
+                     "overlap": cfg.infer.overlap, "blend": cfg.infer.blend}
+        training = {"config": config_to_dict(cfg), "steps": self.step, "data": str(self.manifest),
+                    "weights": source, "best_psnr": None if self.best_step is None
+                    else self.best_psnr, "ema": cfg.train.ema}
+        folder = save_weights(net, self.run.model, model_name=cfg.model.name,
+                              normalization=cfg.data.normalization.to_dict(),
+                              inference=inference, training=training,
+                              scale=list(cfg.model.scale))
+        log.info("exported the %s weights to %s", source, folder)
+        return folder
+
+
+def train(cfg: ExperimentConfig, *, output_dir: str | Path | None = None, resume: bool = False,
+          overwrite: bool = False, device: str = "auto",
+          max_steps: int | None = None) -> TrainResult:
+    """Train ``cfg`` into ``<output_dir or cfg.output_dir>/<cfg.name>/``.
+
+    Args:
+        cfg: The experiment config (e.g. from :func:`volsr.config.load_config`).
+        output_dir: Overrides ``cfg.output_dir``.
+        resume: Continue from ``checkpoint_latest.pt`` of the run folder (start afresh,
+            with a warning, if there is none).
+        overwrite: Delete a previous run in the folder first.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``. Under ``torchrun`` on CUDA
+            each process uses ``cuda:LOCAL_RANK``.
+        max_steps: Stop after this global step (the schedule still follows
+            ``train.steps``); a checkpoint is saved there so ``resume`` continues.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        OutputError: the run folder is not empty and neither ``resume`` nor ``overwrite``.
+        TrainingDiverged: the loss became NaN/inf (the last good checkpoint is kept).
+        ConfigError: invalid settings (model, optimizer, loss, manifest path, ...).
+    """
+    from volsr.devices import resolve_device
+
+    if max_steps is not None and max_steps < 1:
+        raise ConfigError(f"--max-steps must be >= 1, got {max_steps}")
+    dev = resolve_device(device)
+    info = ddp.init_distributed(dev.type)
+    try:
+        if info.distributed and dev.type == "cuda":
+            dev = torch.device("cuda", info.local_rank)
+        run_dir = Path(output_dir if output_dir is not None else cfg.output_dir) / cfg.name
+        outcome: Any = None
+        if info.is_main:
+            try:
+                outcome = RunFolder(run_dir).prepare(resume=resume, overwrite=overwrite)
+            except VolsrError as exc:
+                ddp.broadcast_object(exc)
+                raise
+        outcome = ddp.broadcast_object(outcome)
+        if isinstance(outcome, BaseException):
+            raise VolsrError(f"rank 0 could not prepare the run folder: {outcome}")
+        trainer = Trainer(cfg, run_dir=run_dir, device=dev, info=info, resume=bool(outcome),
+                          max_steps=max_steps)
+        return trainer.fit()
+    finally:
+        ddp.cleanup(info)
+
+
+__all__ = ["EMA", "TrainResult", "Trainer", "TrainingDiverged", "build_network", "collate",
+           "resolve_manifest", "rng_state", "seed_everything", "set_rng_state", "train"]

@@ -1,0 +1,270 @@
+"""Super-resolving volumes with a trained network: :class:`Predictor`.
+
+The steps of :meth:`Predictor.run`:
+
+1. plan the output grid (:func:`volsr.inference.plan_output_grid`, the volsr grid
+   convention);
+2. fit the model's intensity normalisation on the input and apply it;
+3. ``"pre"`` networks: B-spline interpolation onto the output grid, then the network;
+   ``"post"``/``"progressive"`` networks: the network on the input itself, allowed only
+   when the output grid is exactly the input grid scaled by the network's factor;
+4. sliding-window inference (:func:`volsr.inference.sliding.sliding_window_predict`);
+5. inverse normalisation, so the output is in the input's units, on ``plan.grid``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from volsr.errors import ConfigError, InputError
+from volsr.geometry import Grid
+from volsr.inference.grid import GridPlan, plan_output_grid
+from volsr.io.volume import Volume
+
+log = logging.getLogger(__name__)
+
+_OVERRIDABLE = ("patch_size", "overlap", "blend", "sw_batch_size", "tta", "device", "amp",
+                "normalization", "halo")
+
+
+class Predictor:
+    """A network plus everything needed to apply it to a scan.
+
+    Args:
+        model: an :class:`~volsr.models.networks.SRNet` (any ``torch.nn.Module`` with
+            ``upsampling``, ``scale`` and ``spatial_dims`` works).
+        model_name: registry name (recorded in sidecars).
+        normalization: intensity normalisation spec used in training (None: percentile).
+        scale: factor the network was trained for (default ``model.scale``); binding for
+            post-upsampling networks, informative for ``"pre"`` ones.
+        device: ``auto``, ``cpu``, ``cuda[:N]``, ``mps`` or a ``torch.device``.
+        patch_size: sliding-window size in output voxels (None: whole volume at once).
+        overlap, blend, sw_batch_size, tta, halo, amp: see
+            :func:`~volsr.inference.sliding.sliding_window_predict`.
+        weights: provenance of the weights (``WeightsMeta``), if loaded from disk.
+
+    Example:
+        >>> from volsr.models import create_model
+        >>> from volsr.phantom import phantom_volume
+        >>> net = create_model("srcnn_3d", features=(4, 4), kernel_sizes=(3, 1, 3))
+        >>> p = Predictor(net, model_name="srcnn_3d", device="cpu")
+        >>> p.run(phantom_volume((12, 12, 6), (2.0, 2.0, 4.0)), scale=(1, 1, 2)).spatial_shape
+        (12, 12, 12)
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        model_name: str | None = None,
+        normalization: Mapping[str, Any] | None = None,
+        scale: float | Sequence[float] | None = None,
+        device: Any = "auto",
+        patch_size: Sequence[int] | None = None,
+        overlap: float = 0.25,
+        blend: str = "gaussian",
+        sw_batch_size: int = 1,
+        tta: bool = False,
+        halo: int | Sequence[int] | str = "auto",
+        amp: bool = True,
+        weights: Any = None,
+    ) -> None:
+        import torch
+
+        from volsr.devices import resolve_device
+        from volsr.inference.sliding import BLENDS
+
+        if getattr(model, "upsampling", "pre") not in ("pre", "post", "progressive"):
+            raise ConfigError(f"{type(model).__name__} is not a network; interpolation "
+                              "baselines run through volsr.super_resolve")
+        self.device = device if isinstance(device, torch.device) else resolve_device(str(device))
+        self.model = model.eval().to(self.device)
+        self.model_name = model_name or type(model).__name__
+        self.normalization = dict(normalization) if normalization is not None else None
+        s = scale if scale is not None else getattr(model, "scale", (1.0, 1.0, 1.0))
+        self.scale = tuple(float(v) for v in np.atleast_1d(np.asarray(s, dtype=float)))
+        if blend not in BLENDS:
+            raise ConfigError(f"blend must be one of {BLENDS}, got {blend!r}")
+        if not 0 <= float(overlap) < 1:
+            raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
+        if int(sw_batch_size) < 1:
+            raise ConfigError(f"sw_batch_size must be >= 1, got {sw_batch_size}")
+        if patch_size is not None:
+            patch_size = tuple(int(v) for v in patch_size)
+            if len(patch_size) != 3 or min(patch_size) < 1:
+                raise ConfigError(f"patch size needs 3 positive integers, got {list(patch_size)}")
+        self.patch_size = patch_size
+        self.overlap = float(overlap)
+        self.blend = blend
+        self.sw_batch_size = int(sw_batch_size)
+        self.tta = bool(tta)
+        self.halo = halo
+        self.amp = bool(amp)
+        self.weights = weights
+
+    @property
+    def upsampling(self) -> str:
+        return str(getattr(self.model, "upsampling", "pre"))
+
+    # -- construction ------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, **overrides: Any) -> Predictor:
+        """Load a bundled model (``"default"`` too), a weights folder or file, or a run folder.
+
+        ``overrides`` replace the defaults stored with the weights (``patch_size``,
+        ``overlap``, ``blend``, ``sw_batch_size``, ``tta``, ``device``, ``amp``,
+        ``normalization``, ``halo``); ``None`` values are ignored.
+        """
+        from volsr.checkpoint import load_weights
+        from volsr.weights import bundled_models, resolve_bundled
+
+        bad = sorted(set(overrides) - set(_OVERRIDABLE))
+        if bad:
+            raise ConfigError(f"unknown predictor option(s) {bad}; known: {list(_OVERRIDABLE)}")
+        opts = {k: v for k, v in overrides.items() if v is not None}
+        path = Path(name_or_path)
+        if not path.exists():
+            found = resolve_bundled(str(name_or_path))
+            if found is None:
+                known = ", ".join(sorted(bundled_models())) or "none installed"
+                raise InputError(f"no weights folder or bundled model named {str(name_or_path)!r} "
+                                 f"(bundled models: {known})")
+            path = found
+        device = opts.pop("device", "auto")
+        model, meta = load_weights(path, device="cpu")
+        settings: dict[str, Any] = {k: v for k, v in meta.inference.items()
+                                    if k in ("patch_size", "overlap", "blend", "sw_batch_size",
+                                             "tta")}
+        settings.update(opts)
+        settings.setdefault("normalization", meta.normalization)
+        return cls(model, model_name=meta.model_name, scale=meta.scale or None, device=device,
+                   weights=meta, **settings)
+
+    # -- running -----------------------------------------------------------------------
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready description for sidecars: model, weights (path, sha256), settings."""
+        w = self.weights
+        return {
+            "name": self.model_name,
+            "upsampling": self.upsampling,
+            "scale": list(self.scale),
+            "weights": None if w is None else str(Path(w.folder).resolve()),
+            "weights_sha256": None if w is None else w.sha256,
+            "normalization": self.normalization,
+            "patch_size": None if self.patch_size is None else list(self.patch_size),
+            "overlap": self.overlap,
+            "blend": self.blend,
+            "tta": self.tta,
+            "device": str(self.device),
+        }
+
+    def __call__(self, volume: Volume, **grid: Any) -> Volume:
+        return self.run(volume, **grid)
+
+    def run(
+        self,
+        volume: Volume,
+        *,
+        scale: float | Sequence[float] | None = None,
+        target_spacing: float | Sequence[float] | None = None,
+        isotropic: bool = False,
+        reference: Grid | None = None,
+    ) -> Volume:
+        """Super-resolve ``volume`` onto the requested grid.
+
+        With no grid option the network's trained scale is used.
+
+        Returns:
+            float32 Volume on the planned grid, intensities in the input's units, with
+            the input's meta.
+
+        Raises:
+            ConfigError: post-upsampling network asked for another factor or grid.
+            InputError: channel mismatch, constant volume, or a volume smaller than the
+                network's receptive field.
+        """
+        import torch
+
+        from volsr.data.normalize import fit_normalization
+        from volsr.inference.sliding import min_volume_size, sliding_window_predict
+
+        if scale is None and target_spacing is None and not isotropic and reference is None:
+            scale = self.scale if len(self.scale) == 3 else (*self.scale, 1.0)
+        plan = plan_output_grid(volume.grid, scale=scale, target_spacing=target_spacing,
+                                isotropic=isotropic, reference=reference)
+        c_in = int(getattr(self.model, "in_channels", volume.channels))
+        if volume.channels != c_in:
+            raise InputError(f"model {self.model_name} takes {c_in} channel(s), the volume has "
+                             f"{volume.channels}")
+        norm = fit_normalization(volume.data, self.normalization)
+        arr = np.asarray(norm.forward(volume.data.astype(np.float64)), dtype=np.float32)
+        if self.upsampling == "pre":
+            from volsr.models.interpolation import Interpolator
+
+            interp = Interpolator("bspline")
+            arr = np.stack([interp.resample_linear(a, plan.step, plan.offset, plan.grid.shape)
+                            for a in arr])
+        else:
+            self._check_post_plan(volume, plan)
+        need = min_volume_size(self.model)
+        if any(n < m for n, m in zip(arr.shape[1:], need)):
+            where = "after interpolation to the output grid" if self.upsampling == "pre" else ""
+            raise InputError(f"volume is smaller than the model's receptive field: "
+                             f"{self.model_name} needs at least {list(need)} voxels, the input "
+                             f"{where + ' ' if where else ''}has {list(arr.shape[1:])}")
+        x = torch.from_numpy(np.ascontiguousarray(arr))[None]
+        y = sliding_window_predict(
+            self.model, x, patch_size=self.patch_size, overlap=self.overlap, blend=self.blend,
+            sw_batch_size=self.sw_batch_size, tta=self.tta, halo=self.halo, amp=self.amp)
+        out = y[0].numpy().astype(np.float64)
+        if tuple(out.shape[1:]) != tuple(plan.grid.shape):
+            raise InputError(f"model output {list(out.shape[1:])} does not match the planned "
+                             f"grid {list(plan.grid.shape)}")
+        data = np.asarray(norm.inverse(out), dtype=np.float32)
+        log.debug("%s: %s -> %s", self.model_name, volume.spatial_shape, plan.grid.shape)
+        return volume.with_data(data, plan.grid.affine.copy())
+
+    def run_file(self, in_path: str | Path, out_path: str | Path, *, overwrite: bool = False,
+                 **grid: Any) -> Path:
+        """Read, super-resolve and write one file (atomic, with a JSON sidecar)."""
+        from volsr.inference.runner import InferSettings, run_inference
+
+        settings = InferSettings(model=self.model_name, isotropic=bool(grid.get("isotropic")))
+        if "scale" in grid and grid["scale"] is not None:
+            settings.scale = tuple(np.broadcast_to(np.asarray(grid["scale"], float), 3))
+        elif grid.get("target_spacing") is not None:
+            settings.target_spacing = tuple(np.broadcast_to(
+                np.asarray(grid["target_spacing"], float), 3))
+        elif grid.get("reference") is not None:
+            settings.reference = str(grid["reference"])
+        elif not settings.isotropic:
+            settings.scale = self.scale if len(self.scale) == 3 else (*self.scale, 1.0)
+        run_inference(in_path, out_path, settings, predictor=self, overwrite=overwrite,
+                      progress=False)
+        return Path(out_path)
+
+    def _check_post_plan(self, volume: Volume, plan: GridPlan) -> None:
+        from volsr.inference.sliding import volume_scale
+
+        s = np.asarray(volume_scale(self.model), dtype=float)
+        want = np.asarray(volume.spatial_shape) * s.astype(int)
+        ok = (np.allclose(plan.step * s, 1.0, atol=1e-6)
+              and np.allclose(plan.offset, (1.0 / s - 1.0) / 2.0, atol=1e-6)
+              and tuple(int(n) for n in want) == tuple(plan.grid.shape))
+        if not ok:
+            req = tuple(float(f"{v:.4g}") for v in 1.0 / plan.step)
+            raise ConfigError(
+                f"model {self.model_name} upsamples by {tuple(int(v) for v in s)}; the requested "
+                f"factor is {req}: a post-upsampling network only produces its own factor on "
+                "the input grid scaled by the volsr convention (scale/model mismatch; use "
+                "--scale with the model's factor or a 'pre' model)")
+
+
+__all__ = ["Predictor"]

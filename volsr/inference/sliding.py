@@ -1,0 +1,227 @@
+"""Running a network over a whole volume in overlapping windows.
+
+A thin wrapper over :func:`monai.inferers.sliding_window_inference` that adds:
+
+* **scale awareness**: ``"pre"`` networks keep the size, ``"post"``/``"progressive"``
+  networks multiply it by their integer scale per axis; windows are placed on the input
+  and MONAI stitches the zoomed outputs;
+* **halo context**: each window is run with up to ``halo`` extra input voxels of real
+  context on every side that is not a volume border, and only its central part is kept.
+  When the halo covers the network's receptive radius, every window predicts exactly
+  what one pass over the whole volume would, so the stitched result does not depend on
+  the patch size, the overlap or the blending (up to float rounding);
+* flip test-time augmentation, CUDA autocast, 2D networks run slice by slice, and an
+  output buffer on the CPU when the output would not fit the GPU.
+
+Shapes: input ``(1, C, X, Y, Z)`` -> output ``(1, C_out, X*sx, Y*sy, Z*sz)`` (float32, CPU).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from volsr.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+BLENDS = ("gaussian", "constant")
+MAX_AUTO_HALO = 16
+
+
+def model_device(model: Any) -> torch.device:
+    """Device of the model's first parameter (CPU for parameter-free modules)."""
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def volume_scale(model: Any) -> tuple[int, int, int]:
+    """Integer output/input size ratio per axis of a 3D volume (1 for ``"pre"`` models)."""
+    kind = getattr(model, "upsampling", "pre")
+    dims = int(getattr(model, "spatial_dims", 3))
+    if kind == "pre":
+        return (1, 1, 1)
+    s = tuple(int(v) for v in model.integer_scale())
+    return (*s, 1) if dims == 2 else s  # type: ignore[return-value]
+
+
+def min_volume_size(model: Any) -> tuple[int, int, int]:
+    """Smallest input size per axis (3D; 2D networks need nothing along Z)."""
+    m = tuple(int(v) for v in getattr(model, "min_input_size", lambda: (1, 1, 1))())
+    return (*m, 1) if len(m) == 2 else m  # type: ignore[return-value]
+
+
+def auto_halo(model: Any) -> tuple[int, int, int]:
+    """Receptive radius per axis in input voxels, capped at :data:`MAX_AUTO_HALO`."""
+    rf_fn = getattr(model, "receptive_field", None)
+    if rf_fn is None:
+        return (0, 0, 0)
+    rf = [int(v) for v in rf_fn()]
+    if len(rf) == 2:
+        rf.append(1)
+    return tuple(min(MAX_AUTO_HALO, max(0, math.ceil((r - 1) / 2))) for r in rf)  # type: ignore
+
+
+class _Forward:
+    """The model as a batch function with 2D-slicing, flip TTA and autocast."""
+
+    def __init__(self, model: Any, *, tta: bool, amp: bool) -> None:
+        self.model = model
+        self.device = model_device(model)
+        self.two_d = int(getattr(model, "spatial_dims", 3)) == 2
+        self.amp = amp and self.device.type == "cuda"
+        dims = (2, 3) if self.two_d else (2, 3, 4)
+        self.flips: list[tuple[int, ...]] = [()]
+        if tta:
+            self.flips = [c for r in range(len(dims) + 1) for c in itertools.combinations(dims, r)]
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        if self.two_d:
+            b, c, nx, ny, nz = x.shape
+            xs = x.permute(0, 4, 1, 2, 3).reshape(b * nz, c, nx, ny)
+            ys = self.model(xs)
+            ys = ys.reshape(b, nz, *ys.shape[1:])
+            return ys.permute(0, 2, 3, 4, 1)
+        return self.model(x)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device)
+        total = None
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16,
+                                                    enabled=self.amp):
+            for dims in self.flips:
+                y = self._run(torch.flip(x, dims) if dims else x).float()
+                y = torch.flip(y, dims) if dims else y
+                total = y if total is None else total + y
+        return total / len(self.flips) if len(self.flips) > 1 else total  # type: ignore
+
+
+def sliding_window_predict(
+    model: Any,
+    x: torch.Tensor,
+    *,
+    patch_size: Sequence[int] | None = None,
+    overlap: float = 0.25,
+    blend: str = "gaussian",
+    sw_batch_size: int = 1,
+    tta: bool = False,
+    halo: int | Sequence[int] | str = "auto",
+    device: torch.device | str | None = None,
+    amp: bool = True,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Predict a whole volume, window by window.
+
+    Args:
+        model: a network in eval mode, on its compute device (windows run there).
+        x: ``(1, C, X, Y, Z)`` float tensor (CPU or the model's device).
+        patch_size: window size in *output* voxels per axis (divided by the model's
+            scale for post-upsampling networks, clipped to the volume); None: one pass.
+        overlap: fraction of overlap of neighbouring windows, in [0, 1).
+        blend: ``"gaussian"`` or ``"constant"`` weighting of overlapping windows.
+        sw_batch_size: windows per forward pass.
+        tta: average over flips along every spatial axis and their combinations.
+        halo: extra input context per window side (``"auto"``: the receptive radius,
+            at most 16); 0 leaves it to blending alone.
+        device: where the stitched output is kept; default: the model's device when it
+            fits in half the free GPU memory, else the CPU.
+        amp: float16 autocast on CUDA (never on CPU).
+        progress: show MONAI's window progress bar.
+
+    Returns:
+        ``(1, C_out, *output_spatial)`` float32 tensor on the CPU.
+    """
+    from monai.inferers import sliding_window_inference
+
+    if x.ndim != 5 or x.shape[0] != 1:
+        raise ValueError(f"expected a (1, C, X, Y, Z) tensor, got shape {tuple(x.shape)}")
+    if blend not in BLENDS:
+        raise ConfigError(f"blend must be one of {BLENDS}, got {blend!r}")
+    if not 0 <= float(overlap) < 1:
+        raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
+    if int(sw_batch_size) < 1:
+        raise ConfigError(f"sw_batch_size must be >= 1, got {sw_batch_size}")
+    fwd = _Forward(model, tta=tta, amp=amp)
+    x = x.float()
+    shape = tuple(int(n) for n in x.shape[2:])
+    scale = volume_scale(model)
+    out_shape = tuple(n * s for n, s in zip(shape, scale))
+    roi = _roi(patch_size, shape, scale, min_volume_size(model))
+    if roi == shape:
+        log.debug("whole volume %s in one pass", shape)
+        return fwd(x).cpu()
+    c_out = int(getattr(model, "out_channels", x.shape[1]))
+    out_device = torch.device(device) if device is not None else _output_device(
+        fwd.device, (c_out + 1) * math.prod(out_shape) + x.numel())
+    halo3 = auto_halo(model) if halo == "auto" else _three(halo, "halo")
+    if fwd.two_d:
+        halo3 = (halo3[0], halo3[1], 0)
+    source = x.to(out_device) if out_device == fwd.device else x
+    ctx = tuple(min(n, r + 2 * h) for n, r, h in zip(shape, roi, halo3))
+    log.debug("sliding window: roi %s, context %s, overlap %s, %s", roi, ctx, overlap, blend)
+
+    def window(_: torch.Tensor, slices: list[list[slice]]) -> torch.Tensor:
+        batch, crops = [], []
+        for sl in slices:
+            starts = [min(max(s.start - h, 0), n - c)
+                      for s, h, n, c in zip(sl[2:], halo3, shape, ctx)]
+            idx = (sl[0], slice(None), *(slice(a, a + c) for a, c in zip(starts, ctx)))
+            batch.append(source[idx])
+            crops.append(tuple(slice((s.start - a) * f, (s.start - a + r) * f)
+                               for s, a, r, f in zip(sl[2:], starts, roi, scale)))
+        y = fwd(torch.cat(batch))
+        return torch.stack([y[i][(slice(None), *c)] for i, c in enumerate(crops)])
+
+    out = sliding_window_inference(
+        source, roi, int(sw_batch_size), window, overlap=float(overlap), mode=blend,
+        sw_device=fwd.device, device=out_device, progress=progress, with_coord=True,
+    )
+    return out.float().cpu()
+
+
+def _roi(patch: Sequence[int] | None, shape: tuple[int, ...], scale: tuple[int, ...],
+         minimum: tuple[int, ...]) -> tuple[int, ...]:
+    if patch is None:
+        return shape
+    p = _three(patch, "patch_size")
+    if any(v < 1 for v in p):
+        raise ConfigError(f"patch_size must be positive, got {list(p)}")
+    roi = tuple(min(n, max(m, v // s, 1)) for v, s, n, m in zip(p, scale, shape, minimum))
+    if any(v > n * s for v, s, n in zip(p, scale, shape)):
+        log.info("patch %s is larger than the volume %s along some axis; using %s", list(p),
+                 list(shape), list(roi))
+    return roi
+
+
+def _three(value: int | Sequence[int], name: str) -> tuple[int, int, int]:
+    try:
+        vals = [operator.index(value)] * 3 if not isinstance(value, Sequence) else [
+            operator.index(v) for v in value]
+    except TypeError:
+        vals = []
+    if len(vals) != 3 or any(v < 0 for v in vals):
+        raise ConfigError(f"{name} needs 1 or 3 non-negative integers, got {value!r}")
+    return tuple(vals)  # type: ignore[return-value]
+
+
+def _output_device(sw_device: torch.device, values: int) -> torch.device:
+    """The GPU if ``values`` float32 numbers (output, weights, input) fit half its free memory."""
+    if sw_device.type != "cuda":
+        return torch.device("cpu")
+    need = values * 4
+    free, _ = torch.cuda.mem_get_info(sw_device)
+    if need < free // 2:
+        return sw_device
+    log.info("output (%.1f GiB) kept on the CPU: not enough free GPU memory", need / 2**30)
+    return torch.device("cpu")
+
+
+__all__ = ["BLENDS", "auto_halo", "min_volume_size", "model_device", "sliding_window_predict",
+           "volume_scale"]
