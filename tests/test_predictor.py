@@ -133,7 +133,7 @@ def test_identity_network_returns_bspline_interpolation_in_input_units():
     ref = ndimage.zoom(vol.data[0].astype(np.float64), (1, 1, 2), order=3, mode="reflect",
                        grid_mode=True)
     assert out.data.dtype == np.float32
-    np.testing.assert_allclose(out.data[0], ref, atol=1e-3 * np.ptp(ref), rtol=0)
+    np.testing.assert_allclose(out.data[0], ref, atol=1e-6 * np.ptp(ref), rtol=0)
     assert out.meta is vol.meta
 
 

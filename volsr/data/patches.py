@@ -235,7 +235,7 @@ def synthesize_lr(region: np.ndarray, det: Degradation, margin: Sequence[int],
         sl = tuple(slice(int(a), int(a + b)) for a, b in zip(lo, size))
         return np.array(lr_region[(slice(None), *sl)]), lr_region, scale
     step = scale
-    offset = m * scale
+    offset = (m + 0.5) * scale - 0.5
     lr_in = resample_channels(lr_region, step, offset, tuple(int(v) for v in p))
     return lr_in, lr_region, scale
 

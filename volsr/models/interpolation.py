@@ -4,8 +4,11 @@ All of them resample on the volsr grid convention (output voxel ``o`` at input i
 ``(o + 1/2)/s - 1/2``, see :mod:`volsr.geometry.grid`) with half-sample-symmetric
 boundaries, so they agree with each other and with the networks on where every voxel is.
 
-* ``nearest``, ``linear``, ``bspline`` (cubic B-spline, Unser 1999): scipy.ndimage
-  ``affine_transform`` with a diagonal matrix (spline pre-filtering for ``bspline``).
+* ``nearest``, ``linear``: scipy.ndimage ``affine_transform`` with a diagonal matrix.
+* ``bspline`` (cubic B-spline, Unser 1999): separable, per changed axis: scipy's exact
+  recursive pre-filter (``spline_filter1d``, half-sample symmetric) followed by a sparse
+  4-tap evaluation of the cubic B-spline; the same result as scipy's 3D
+  ``affine_transform(order=3)`` (to float32 rounding) at a fraction of the cost.
 * ``lanczos``: Lanczos-3 windowed sinc (Duchon 1979), separable.
 * ``fourier``: band-limited trigonometric interpolation, equivalent to zero-padding
   k-space with the phase shift the grid convention needs.
@@ -23,7 +26,7 @@ from volsr.geometry.grid import output_size
 from volsr.models import register_model
 
 InterpKind = Literal["nearest", "linear", "bspline", "lanczos", "fourier"]
-_SCIPY_ORDER = {"nearest": 0, "linear": 1, "bspline": 3}
+_SCIPY_ORDER = {"nearest": 0, "linear": 1}
 
 
 @dataclass
@@ -78,18 +81,53 @@ class Interpolator:
             out = np.empty(shape, dtype=np.float32)
             ndimage.affine_transform(arr, step, offset=offset, output_shape=shape, output=out,
                                      order=_SCIPY_ORDER[self.kind], mode="reflect",
-                                     prefilter=self.kind == "bspline")
+                                     prefilter=False)
             return out
         from volsr.resample import apply_along_axis, interpolation_matrix
 
         out = arr
-        for axis in range(3):
+        for axis in np.argsort(step)[::-1]:  # shrink first, then enlarge: less work
             if step[axis] == 1.0 and offset[axis] == 0.0 and shape[axis] == arr.shape[axis]:
                 continue
             coords = step[axis] * np.arange(shape[axis], dtype=np.float64) + offset[axis]
-            matrix = interpolation_matrix(arr.shape[axis], coords, self.kind)
-            out = apply_along_axis(out, matrix, axis)
+            if self.kind == "bspline":
+                from scipy.ndimage import spline_filter1d
+
+                coeffs = spline_filter1d(out, order=3, axis=int(axis), mode="reflect",
+                                         output=np.float32)
+                out = apply_along_axis(coeffs, bspline_matrix(out.shape[axis], coords),
+                                       int(axis))
+            else:
+                matrix = interpolation_matrix(out.shape[axis], coords, self.kind)
+                out = apply_along_axis(out, matrix, int(axis))
         return np.asarray(out, dtype=np.float32)
+
+
+def bspline_matrix(n_in: int, coords: np.ndarray):  # noqa: ANN201 - scipy.sparse matrix
+    """Sparse (len(coords), n_in) evaluation of a cubic B-spline from its coefficients.
+
+    Coefficient indices outside ``[0, n_in)`` are mirrored half-sample symmetrically,
+    matching ``spline_filter1d(mode="reflect")``.
+    """
+    from scipy import sparse
+
+    from volsr.resample import mirror_index
+
+    x = np.asarray(coords, dtype=np.float64)
+    base = np.floor(x).astype(np.int64) - 1
+    rows, cols, vals = [], [], []
+    for k in range(4):
+        j = base + k
+        t = np.abs(x - j)
+        w = np.where(t < 1.0, 2.0 / 3.0 - t**2 + t**3 / 2.0,
+                     np.where(t < 2.0, (2.0 - t) ** 3 / 6.0, 0.0))
+        rows.append(np.arange(x.size))
+        cols.append(mirror_index(j, n_in))
+        vals.append(w)
+    m = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(x.size, n_in))
+    m.sum_duplicates()
+    return m
 
 
 _PAPERS = {
