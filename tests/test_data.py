@@ -177,6 +177,7 @@ def test_check_manifest_detects_hash_and_fov_mismatch(tmp_path, vols):
     assert check_manifest(p, hashes=False).cases[1].status == "ok"
 
 
+@pytest.mark.shared_data
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data beside the repo")
 def test_shared_data_manifest_validates():
     path = REPO / "data_manifests" / "shared_data.json"
@@ -336,6 +337,22 @@ def test_normalisation_is_applied_to_both(vols):
         assert abs(float(lr.mean()) - float(hr.mean())) < 0.05
 
 
+def test_relative_noise_uses_the_whole_volume_reference(vols):
+    p = manifest(vols, [{"id": "h0", "hr": "head0.nii.gz"}], name="noise_ref.json")
+    c = cfg(foreground_sampling=0.0, augment={"flip": False, "rot90": False},
+            degradation=({"name": "gaussian_noise", "sigma": 0.05, "relative_to": "p99",
+                          "seed": 3},))
+    ds = build_training_dataset(c, p, upsampling="pre", model_scale=(1, 1, 1), seed=0)
+    ref = float(np.percentile(ds.volume(0).hr, 99))
+    for i in range(4):
+        item = ds[i]
+        (step,) = json.loads(item["params"])["transforms"]
+        assert step["relative_to"] is None
+        assert step["sigma"] == pytest.approx(0.05 * ref, rel=1e-3)
+        diff = (item["lr"] - item["hr"]).numpy()  # no grid change: input = HR + noise
+        assert float(diff.std()) == pytest.approx(step["sigma"], rel=0.1)
+
+
 def test_paired_real_lr_matches_world_coordinates(tmp_path, vols):
     hr = phantom_volume((32, 32, 32), (6.0, 6.0, 6.0), supersample=1, seed=0)
     hr.affine[:3, 3] += (11.0, -7.0, 3.0)
@@ -379,6 +396,7 @@ def test_validation_cases_are_deterministic_whole_volumes(tmp_path, vols):
     assert [v.id for v in a] == ["h0", "h1"]
     assert a[0].params == b[0].params and np.array_equal(a[0].lr.data, b[0].lr.data)
     assert a[0].hr.spatial_shape == (32, 32, 32)
+    assert abs(float(a[0].lr.data.mean()) - float(a[0].hr.data.mean())) < 0.02  # HR units
     f = a[0].params["transforms"][0]["factor"]
     assert a[0].lr.spatial_shape == (32, 32, round(32 / f))
     np.testing.assert_allclose(a[0].lr.spacing, [6.0, 6.0, 6.0 * f], rtol=1e-6)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from volsr.checkpoint import save_weights
 from volsr.cli import app
-from volsr.errors import ConfigError, InputError
+from volsr.errors import ConfigError, InputError, OutputError
 from volsr.inference.grid import plan_output_grid
 from volsr.inference.predictor import Predictor
 from volsr.inference.sliding import sliding_window_predict
@@ -338,3 +338,16 @@ def test_cli_honours_slurm_array_variables(tmp_path, folder, monkeypatch):
     r = run_cli("infer", folder, "-o", tmp_path / "o2", "--model", "linear", "--num-parts", 5,
                 "--part-id", 0)
     assert _written(tmp_path / "o2") == ["a.nii.gz"]
+
+
+def test_run_file_writes_volume_and_sidecar(tmp_path, weights_dir, scan):
+    pred = Predictor.from_pretrained(weights_dir, device="cpu")
+    out = pred.run_file(scan, tmp_path / "o.nii.gz")  # default: the trained scale (1, 1, 2)
+    assert nib.load(out).shape == (12, 10, 10)
+    side = json.loads((tmp_path / "o.json").read_text())
+    assert side["settings"]["scale"] == [1.0, 1.0, 2.0]
+    assert side["weights"]["sha256"] == pred.record()["weights_sha256"]
+    with pytest.raises(OutputError, match="already exists"):
+        pred.run_file(scan, out, scale=(1, 1, 3))
+    pred.run_file(scan, out, scale=(1, 1, 3), overwrite=True)
+    assert nib.load(out).shape == (12, 10, 15)

@@ -19,6 +19,7 @@ _LAZY = {
     "load_volume": "volsr.io",
     "save_volume": "volsr.io",
     "super_resolve": "volsr.inference",
+    "Predictor": "volsr.inference",
     "create_model": "volsr.models",
     "list_models": "volsr.models",
     "evaluate": "volsr.metrics",

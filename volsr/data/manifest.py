@@ -20,6 +20,10 @@ A manifest is a JSON file readable by MONAI's ``load_decathlon_datalist``::
   any path that leaves the manifest's folder (for self-contained archives).
 * Case ids are unique across all splits, and one file may not appear in two splits
   (that would leak validation/test data into training).
+
+:func:`write_manifest` and :func:`manifest_from_folder` (in
+:mod:`volsr.data.manifest_build`) and :func:`check_manifest` (in :mod:`volsr.data.check`)
+are importable from here too.
 """
 
 from __future__ import annotations
@@ -29,14 +33,12 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from volsr.errors import ConfigError, InputError, OutputError
+from volsr.errors import ConfigError, InputError
 
 __all__ = [
     "MANIFEST_VERSION",
@@ -44,8 +46,8 @@ __all__ = [
     "Case",
     "Manifest",
     "load_manifest",
-    "manifest_from_folder",
-    "write_manifest",
+    "parse_manifest",
+    "volume_stem",
 ]
 
 log = logging.getLogger(__name__)
@@ -327,8 +329,8 @@ def _sha256(value: Any, loc: str, has_lr: bool, fail: Any) -> dict[str, str]:
 
 
 def _modality(value: Any, loc: str, fail: Any) -> str | None:
-    if isinstance(value, Mapping) and len(value) == 1:  # MSD style {"0": "MRI"}
-        value = next(iter(value.values()))
+    if isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values()):
+        value = "+".join(value.values()) or None  # MSD style {"0": "T1", "1": "T2"}
     text = _opt_str(value, loc, fail)
     return None if text is None else text.strip()
 
@@ -359,110 +361,14 @@ def volume_stem(path: Path) -> str:
     return name
 
 
-# --------------------------------------------------------------------------- writing
-
-
-def write_manifest(path: str | Path, manifest: Manifest | Mapping[str, Any], *,
-                   overwrite: bool = False) -> Path:
-    """Write ``manifest`` as JSON at ``path`` (atomically), paths relative to its folder.
-
-    Args:
-        path: Output ``.json`` file.
-        manifest: A :class:`Manifest` (its absolute paths are made relative to the new
-            file's folder) or manifest data (a mapping in the file format, whose relative
-            paths are taken as relative to the new file's folder). It is validated first.
-        overwrite: Replace an existing file.
-
-    Returns:
-        The path written.
-
-    Raises:
-        OutputError: The file exists (without ``overwrite``) or cannot be written.
-        ConfigError: The manifest data is invalid.
-    """
-    from volsr.io import atomic_write
-
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise OutputError("already exists (use --overwrite to replace it)", path=p)
-    folder = Path(os.path.abspath(p.parent))
-    if not isinstance(manifest, Manifest):
-        manifest = parse_manifest(dict(manifest), folder, path=p)
-    data = manifest.to_dict(relative_to=folder)
-    with atomic_write(p) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    return p
-
-
-def manifest_from_folder(folder: str | Path, *, pattern: str = "*.nii*",
-                         fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
-                         name: str | None = None, modality: str | None = None,
-                         licence: str | None = None, hashes: bool = False) -> Manifest:
-    """A manifest of the volumes in ``folder``, randomly split into training/validation/test.
-
-    Args:
-        folder: Folder to scan.
-        pattern: Glob pattern relative to ``folder`` (``"**/*.nii.gz"`` recurses).
-        fractions: Fractions of cases for training, validation and test (sum 1). Counts
-            are rounded; validation and test get theirs first, training the rest.
-        seed: Seed of the shuffle (the split is reproducible).
-        name: Dataset name (default: the folder's name).
-        modality: Modality of all cases (e.g. ``"MR"``), or None.
-        licence: Licence of all cases, or None.
-        hashes: Record each file's sha256.
-
-    Returns:
-        An in-memory :class:`Manifest` (absolute paths); save it with
-        :func:`write_manifest`.
-
-    Raises:
-        InputError: ``folder`` is missing or no file matches.
-        ConfigError: Bad ``fractions``.
-    """
-    from volsr.io import file_sha256
-
-    base = Path(os.path.abspath(folder))
-    if not base.is_dir():
-        raise InputError("no such folder", path=base)
-    fr = np.asarray(list(fractions), dtype=np.float64)
-    if fr.shape != (3,) or np.any(fr < 0) or abs(fr.sum() - 1.0) > 1e-6:
-        raise ConfigError(f"fractions must be 3 non-negative numbers summing to 1 "
-                          f"(training, validation, test), got {list(fractions)}")
-    files = sorted(f for f in base.glob(pattern) if f.is_file() and not f.name.startswith("."))
-    if not files:
-        raise InputError(f"no file matches {pattern!r}", path=base)
-    order = np.random.default_rng(seed).permutation(len(files))
-    n = len(files)
-    n_val, n_test = int(round(fr[1] * n)), int(round(fr[2] * n))
-    if fr[0] > 0 and n_val + n_test >= n:  # keep at least one training case
-        n_test = max(0, n - 1 - n_val)
-        n_val = min(n_val, n - 1 - n_test)
-    groups = {"validation": order[:n_val], "test": order[n_val:n_val + n_test],
-              "training": order[n_val + n_test:]}
-    used: set[str] = set()
-    splits: dict[str, tuple[Case, ...]] = {}
-    for split in SPLITS:
-        cases = []
-        for k in sorted(int(i) for i in groups[split]):
-            f = files[k]
-            rel = f.relative_to(base)
-            cid = "_".join([*rel.parent.parts, volume_stem(rel)])
-            base_id, j = cid, 1
-            while cid in used:
-                j += 1
-                cid = f"{base_id}_{j}"
-            used.add(cid)
-            sha = {"hr": file_sha256(f)} if hashes else {}
-            cases.append(Case(id=cid, hr=f, sha256=sha, modality=modality, licence=licence))
-        splits[split] = tuple(cases)
-    return Manifest(path=None, name=name or base.name, modality=modality, licence=licence,
-                    splits=splits)
+_ELSEWHERE = {"check_manifest": "check", "CheckReport": "check", "CaseCheck": "check",
+              "write_manifest": "manifest_build", "manifest_from_folder": "manifest_build"}
 
 
 def __getattr__(name: str) -> Any:
-    # check_manifest lives in volsr.data.check (it imports this module); re-exported here.
-    if name in ("check_manifest", "CheckReport", "CaseCheck"):
-        from volsr.data import check
+    # These live in modules that import this one; re-exported here lazily.
+    if name in _ELSEWHERE:
+        import importlib
 
-        return getattr(check, name)
+        return getattr(importlib.import_module(f"volsr.data.{_ELSEWHERE[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,22 +6,24 @@ Each item is one random patch pair, fully determined by ``(seed, epoch, index)``
 2. a numpy Generator seeded with ``[seed, epoch, index]`` draws, in order, the
    degradation parameters (random specs are sampled per patch), the patch position
    (centred on foreground with probability ``foreground_sampling``) and the augmentation;
-3. synthetic LR: the HR region around the patch is degraded in the volume's own
-   intensity units (so noise and slice physics act on scanner values) and reduced to
-   the network input (see :mod:`volsr.data.patches`); real LR (a manifest case with
-   ``lr``): the matching LR voxels are cropped through the world-coordinate map
-   ``inv(lr.affine) @ hr.affine`` (axis-aligned pairs only);
+3. synthetic LR: the HR region around the patch, normalised with the HR volume's fit
+   (so background is ~0 for MR and CT alike, as Rician noise assumes), is degraded and
+   reduced to the network input (see :mod:`volsr.data.patches`); relative noise is
+   scaled by the whole volume's reference intensity, not the patch's. Real LR (a
+   manifest case with ``lr``), normalised with the HR fit too: the matching LR voxels
+   are cropped through the world-coordinate map ``inv(lr.affine) @ hr.affine``
+   (axis-aligned pairs only);
 4. random flips (any patch axis) and a rot90 only in planes whose two axes have the same
    LR/HR scale and HR voxel size (the thick-slice axis never swaps with an in-plane
-   axis); then both are normalised with the HR volume's fitted normalisation.
+   axis).
 
 Worker and rank do not enter the seed: the same index gives the same pair whatever the
 number of DataLoader workers or GPUs, and ``DistributedSampler`` hands each rank
 different indices. Call :meth:`PairDataset.set_epoch` for fresh patches each epoch (or
 pass a ``length`` covering the whole run).
 
-Memory: with ``cache: true`` every training volume is kept as float32 (4 bytes per voxel
-and channel, e.g. 140 MB for a 512 x 512 x 134 CT) plus up to 100k foreground
+Memory: with ``cache: true`` every (normalised) training volume is kept as float32
+(4 bytes per voxel and channel, e.g. 140 MB for a 512 x 512 x 134 CT) plus up to 100k foreground
 coordinates (1.2 MB). :func:`build_training_dataset` loads them all up front, so forked
 DataLoader workers share the pages instead of loading their own copies. With
 ``cache: false`` only the most recently used volume is kept per process (indices of one
@@ -47,10 +49,12 @@ from volsr.data.patches import (
     apply_augment,
     crop,
     draw_augment,
+    noise_kinds,
     pair_margin,
     patch_start,
     post_factor,
     resample_channels,
+    resolve_noise,
     rot_planes,
     synthesize_lr,
 )
@@ -88,7 +92,8 @@ class PairDataset(Dataset):
     Items are dicts: ``"lr"`` and ``"hr"`` float32 tensors ``(C, *spatial)`` (3 spatial
     axes in 3D mode, 2 in 2D mode), ``"params"`` (JSON of the applied degradation, a spec
     :func:`volsr.degrade.build_degradation` rebuilds; ``{"name": "paired"}`` for real LR)
-    and ``"meta"`` (JSON: case id, index, epoch, HR patch start, augmentation).
+    and ``"meta"`` (JSON: case id, index, epoch, HR patch start, augmentation). The
+    degradation params act on normalised intensities (noise sigma made absolute).
     """
 
     def __init__(self, cases: Sequence[Case], data_cfg: DataConfig, *, upsampling: str,
@@ -127,6 +132,7 @@ class PairDataset(Dataset):
                                  f"the model scale {self.post_f.tolist()}")
         self.specs = degradation_specs(data_cfg.degradation, self.model_scale)
         self.compose = build_compose(self.specs)
+        self._noise_kinds = noise_kinds(self.compose)
         if self.post_f is not None and any(c.lr is None for c in self.cases):
             det = self.compose.sample(np.random.default_rng(self.seed))
             post_factor(det.output_scale(tuple(self.patch)), self.post_f,
@@ -146,7 +152,8 @@ class PairDataset(Dataset):
         """Case ``k`` loaded (cached per ``cfg.cache``: all volumes, else the last one)."""
         vol = self._cache.get(k)
         if vol is None:
-            vol = load_training_volume(self.cases[k], self.cfg.normalization)
+            vol = load_training_volume(self.cases[k], self.cfg.normalization,
+                                       noise_kinds=sorted(self._noise_kinds))
             if not self.cfg.cache:
                 self._cache.clear()
             self._cache[k] = vol
@@ -182,8 +189,8 @@ class PairDataset(Dataset):
         planes = rot_planes(self.axes, self.patch, scale, vol.spacing)
         aug = draw_augment(rng, flip=self.cfg.augment.flip, rot90=self.cfg.augment.rot90,
                            axes=self.axes, planes=planes)
-        hr = vol.norm.forward(apply_augment(hr, aug)).astype(np.float32)
-        lr = vol.norm.forward(apply_augment(lr, aug)).astype(np.float32)
+        hr = apply_augment(hr, aug).astype(np.float32, copy=False)
+        lr = apply_augment(lr, aug).astype(np.float32, copy=False)
         meta = {"case": vol.case.id, "index": index, "epoch": self.epoch,
                 "start": [int(v) for v in start], **aug.to_dict()}
         return {"lr": squeeze_slice(lr, self.mode, self.slice_axis),
@@ -192,7 +199,7 @@ class PairDataset(Dataset):
 
     def _synthetic(self, vol: TrainingVolume, rng: np.random.Generator
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any], np.ndarray]:
-        det = self.compose.sample(rng)
+        det = resolve_noise(self.compose.sample(rng), vol.reference)
         margin = pair_margin(det, self.patch, self.post_f)
         start = patch_start(rng, vol.hr.shape[1:], self.patch, margin, vol.fg,
                             self.cfg.foreground_sampling)

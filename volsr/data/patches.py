@@ -35,10 +35,13 @@ __all__ = [
     "degradation_extent",
     "draw_augment",
     "foreground_coords",
+    "noise_kinds",
+    "noise_reference",
     "pair_margin",
     "patch_start",
     "post_factor",
     "resample_channels",
+    "resolve_noise",
     "synthesize_lr",
 ]
 
@@ -86,8 +89,9 @@ def _steps(det: Degradation) -> list[Degradation]:
 def degradation_extent(det: Degradation, shape: Sequence[int]) -> np.ndarray:
     """Reach of a deterministic degradation per axis, in HR voxels (0: axis untouched).
 
-    The largest of the LR voxel size (``1/scale``), a blur FWHM or a slab thickness over
-    the chained steps, converted to HR voxels through the preceding steps' scales.
+    The largest of the LR voxel size (``1/scale``), a resolution-loss ``factor`` (also
+    for steps that keep the grid), a blur FWHM or a slab thickness over the chained
+    steps, converted to HR voxels through the preceding steps' scales.
     """
     ext = np.zeros(3)
     cum = np.ones(3)
@@ -99,6 +103,10 @@ def degradation_extent(det: Degradation, shape: Sequence[int]) -> np.ndarray:
         if fwhm is not None:
             e = np.maximum(e, np.asarray(fwhm, dtype=np.float64))
         axis = getattr(t, "axis", None)
+        factor = getattr(t, "factor", None)
+        if factor is not None and axis is None:  # e.g. k-space truncation on the HR grid
+            fa = np.broadcast_to(np.asarray(factor, dtype=np.float64), (3,))
+            e = np.maximum(e, np.where(np.abs(fa - 1.0) > 1e-9, fa, 0.0))
         if axis is not None:
             kernel = getattr(t, "kernel", None)
             thick = getattr(t, "thickness", None)
@@ -155,15 +163,56 @@ def foreground_coords(data: np.ndarray, *, max_points: int = 100_000,
     from volsr.metrics.mask import otsu_threshold
 
     img = data.mean(axis=0) if data.shape[0] > 1 else data[0]
-    step = max(1, int(round((img.size / 2_000_000) ** (1 / 3))))
+    step = max(1, int(np.rint((img.size / 2_000_000) ** (1 / 3))))
     try:
         t = otsu_threshold(img[::step, ::step, ::step])
     except InputError:
         return np.zeros((0, 3), dtype=np.int32)
     flat = np.flatnonzero(img > t)
-    if flat.size > max_points:
-        flat = np.sort(np.random.default_rng(seed).choice(flat, max_points, replace=False))
+    if flat.size > max_points:  # a Bernoulli subset (O(n), unlike choice without replacement)
+        keep = np.random.default_rng(seed).random(flat.size) < 1.05 * max_points / flat.size
+        flat = flat[keep][:max_points]
     return np.stack(np.unravel_index(flat, img.shape), axis=1).astype(np.int32)
+
+
+def noise_kinds(deg: Any) -> set[str]:
+    """The ``relative_to`` references used by the noise steps of a (random) degradation."""
+    if isinstance(deg, Compose):
+        return set().union(*(noise_kinds(t) for t in deg.transforms))
+    kind = getattr(deg, "relative_to", None)
+    return {kind} if isinstance(kind, str) else set()
+
+
+def noise_reference(data: np.ndarray, kind: str, *, max_voxels: int = 4_000_000) -> float:
+    """Reference intensity ``kind`` (see :mod:`volsr.degrade.noise`) of a whole volume.
+
+    Computed on an evenly strided subset of at most ``max_voxels`` voxels (the
+    percentiles of a scan barely change).
+    """
+    from volsr.degrade.noise import reference_intensity
+
+    flat = np.asarray(data).reshape(-1)
+    step = max(1, -(-flat.size // max_voxels))
+    return reference_intensity(flat[::step], kind)
+
+
+def resolve_noise(det: Degradation, reference: Any) -> Degradation:
+    """``det`` with every relative noise step made absolute: ``sigma * reference(kind)``.
+
+    A patch's own percentiles say little about the scan (a background patch has p99 = 0),
+    so training and validation scale noise by the whole volume's reference intensity,
+    ``reference(kind) -> float``. The returned params record the absolute sigma, so they
+    still replay the draw exactly. Non-positive references give no noise.
+    """
+    if isinstance(det, Compose):
+        return Compose([resolve_noise(t, reference) for t in det.transforms])
+    kind = getattr(det, "relative_to", None)
+    if not isinstance(kind, str):
+        return det
+    ref = float(reference(kind))
+    noise: Any = det  # a GaussianNoise / RicianNoise
+    sigma = float(noise.sigma) * ref if ref > 0 else 0.0
+    return type(noise)(sigma=sigma, relative_to=None, seed=noise.seed)
 
 
 def patch_start(rng: np.random.Generator, shape: Sequence[int], patch: Sequence[int],

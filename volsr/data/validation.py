@@ -1,14 +1,18 @@
 """Validation cases: whole LR/HR volume pairs, evaluated with sliding-window inference.
 
 For a case with a real ``lr`` file the pair is the two files as they are. Otherwise the
-LR volume is synthesised from the HR volume with the configured degradation (random
-specs are sampled once per case from ``[seed, crc32(case id)]``), so the validation set
-is the same in every run and on every rank. Volumes stay in their own intensity units:
-the engine normalises the LR input as at inference and compares in HR units.
+LR volume is synthesised from the HR volume exactly as training patches are: the HR
+volume is normalised with its own fit, degraded (random specs are sampled once per case
+from ``[seed, crc32(case id)]``; relative noise is scaled by the whole volume's
+reference intensity) and mapped back to the HR units with the inverse normalisation.
+So the validation set is the same in every run and on every rank, and both volumes are
+in the HR volume's units: the engine normalises the LR input as at inference and
+compares in HR units.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +23,8 @@ import numpy as np
 
 from volsr.config import DataConfig
 from volsr.data.manifest import load_manifest
+from volsr.data.normalize import fit_normalization
+from volsr.data.patches import noise_reference, resolve_noise
 from volsr.data.volumes import build_compose, case_seed, degradation_specs
 from volsr.errors import ConfigError
 from volsr.io import Volume, load_volume
@@ -36,7 +42,8 @@ class ValCase:
         id: Case id.
         lr: The LR input volume (its own grid and affine).
         hr: The HR reference volume.
-        params: The degradation applied (a rebuildable spec), or ``{"name": "paired"}``.
+        params: The degradation applied to the normalised HR volume (a rebuildable spec),
+            or ``{"name": "paired"}``.
         modality: Case modality from the manifest, or None.
     """
 
@@ -74,6 +81,7 @@ def build_validation_cases(data_cfg: DataConfig, manifest_path: str | Path, *, s
     manifest = load_manifest(manifest_path)
     cases = manifest.cases(split)
     compose = None
+    spec = {"name": data_cfg.normalization.name, **data_cfg.normalization.kwargs}
     if any(c.lr is None for c in cases):
         compose = build_compose(degradation_specs(data_cfg.degradation, model_scale))
     out = []
@@ -85,9 +93,13 @@ def build_validation_cases(data_cfg: DataConfig, manifest_path: str | Path, *, s
             continue
         if multiple_of is not None:
             hr = _crop_multiple(hr, multiple_of, case.id)
+        norm = fit_normalization(hr.data, spec)
+        hr_n = hr.with_data(np.asarray(norm.forward(hr.data), dtype=np.float32))
         rng = np.random.default_rng(case_seed(case.id, seed))
         det = compose.sample(rng)  # type: ignore[union-attr]
-        lr = det.apply_volume(hr)
+        det = resolve_noise(det, functools.partial(noise_reference, hr_n.data))
+        lr_n = det.apply_volume(hr_n)
+        lr = lr_n.with_data(np.asarray(norm.inverse(lr_n.data), dtype=np.float32))
         out.append(ValCase(case.id, lr, hr, det.params, case.modality))
         log.debug("validation case %s: %s -> %s", case.id, hr.describe(), lr.describe())
     return out

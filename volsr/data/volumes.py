@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ import numpy as np
 from volsr.config import Spec
 from volsr.data.manifest import Case
 from volsr.data.normalize import Normalization, fit_normalization
-from volsr.data.patches import foreground_coords
+from volsr.data.patches import foreground_coords, noise_reference
 from volsr.degrade import Compose, build_degradation
 from volsr.errors import ConfigError, InputError
 from volsr.io import Volume, load_volume
@@ -41,11 +41,13 @@ class TrainingVolume:
 
     Attributes:
         case: The manifest case.
-        hr: HR voxels in their own units, ``(C, X, Y, Z)`` float32.
+        hr: Normalised HR voxels ``(C, X, Y, Z)`` float32.
         spacing: HR voxel size (mm).
-        norm: Normalisation fitted to the HR volume (applied to input and target).
+        norm: Normalisation fitted to the HR volume (already applied to ``hr`` and ``lr``).
         fg: Foreground voxel coordinates ``(K, 3)`` used for patch centres.
-        lr: Real LR voxels ``(C, x, y, z)`` float32, or None (synthesised LR).
+        refs: Noise reference intensities of the normalised HR volume, by kind
+            (``"p99"``, ...), for relative noise (see :func:`~volsr.data.patches.resolve_noise`).
+        lr: Real LR voxels ``(C, x, y, z)`` float32, normalised with ``norm``, or None.
         lr_step, lr_offset: Map from HR voxel index to LR continuous index,
             ``l = lr_step * x + lr_offset`` per axis (real pairs only).
     """
@@ -55,6 +57,7 @@ class TrainingVolume:
     spacing: np.ndarray
     norm: Normalization
     fg: np.ndarray
+    refs: dict[str, float] = field(default_factory=dict)
     lr: np.ndarray | None = None
     lr_step: np.ndarray | None = None
     lr_offset: np.ndarray | None = None
@@ -63,6 +66,12 @@ class TrainingVolume:
     def nbytes(self) -> int:
         """Memory held by the arrays."""
         return int(self.hr.nbytes + self.fg.nbytes + (0 if self.lr is None else self.lr.nbytes))
+
+    def reference(self, kind: str) -> float:
+        """Noise reference intensity ``kind`` of the normalised HR volume (cached)."""
+        if kind not in self.refs:
+            self.refs[kind] = noise_reference(self.hr, kind)
+        return self.refs[kind]
 
 
 def case_seed(case_id: str, seed: int = 0) -> list[int]:
@@ -90,23 +99,27 @@ def pair_map(hr: Volume, lr: Volume) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_training_volume(case: Case, normalization: Spec | Mapping[str, Any] | None, *,
+                         noise_kinds: Sequence[str] = (),
                          fg_points: int = 100_000) -> TrainingVolume:
-    """Load a case's HR (and real LR) volume, fit the normalisation, find foreground.
+    """Load a case's HR (and real LR) volume, normalise both with the HR fit, find the
+    foreground and the noise reference intensities ``noise_kinds``.
 
     Raises:
         InputError: unreadable files, channel mismatch or non-aligned LR/HR axes.
     """
     hr = load_volume(case.hr)
     norm = fit_normalization(hr.data, _spec_dict(normalization))
-    fg = foreground_coords(hr.data, max_points=fg_points, seed=case_seed(case.id)[1])
-    out = TrainingVolume(case=case, hr=np.ascontiguousarray(hr.data, dtype=np.float32),
-                         spacing=hr.spacing, norm=norm, fg=fg)
+    data = np.asarray(norm.forward(hr.data), dtype=np.float32)
+    fg = foreground_coords(data, max_points=fg_points, seed=case_seed(case.id)[1])
+    out = TrainingVolume(case=case, hr=data, spacing=hr.spacing, norm=norm, fg=fg)
+    for kind in noise_kinds:
+        out.reference(kind)
     if case.lr is not None:
         lr = load_volume(case.lr)
         if lr.channels != hr.channels:
             raise InputError(f"LR has {lr.channels} channel(s), HR {hr.channels}", path=case.lr)
         out.lr_step, out.lr_offset = pair_map(hr, lr)
-        out.lr = np.ascontiguousarray(lr.data, dtype=np.float32)
+        out.lr = np.asarray(norm.forward(lr.data), dtype=np.float32)
     log.debug("loaded %s: %s, %.1f MB", case.id, hr.describe(), out.nbytes / 2**20)
     return out
 

@@ -2,5 +2,6 @@
 
 from volsr.inference.api import super_resolve
 from volsr.inference.grid import GridPlan, plan_output_grid
+from volsr.inference.predictor import Predictor
 
-__all__ = ["GridPlan", "plan_output_grid", "super_resolve"]
+__all__ = ["GridPlan", "Predictor", "plan_output_grid", "super_resolve"]

@@ -236,16 +236,18 @@ class Predictor:
         """Read, super-resolve and write one file (atomic, with a JSON sidecar)."""
         from volsr.inference.runner import InferSettings, run_inference
 
+        def three(v: Any) -> tuple[float, ...]:
+            return tuple(float(f) for f in np.broadcast_to(np.asarray(v, float), 3))
+
         settings = InferSettings(model=self.model_name, isotropic=bool(grid.get("isotropic")))
-        if "scale" in grid and grid["scale"] is not None:
-            settings.scale = tuple(np.broadcast_to(np.asarray(grid["scale"], float), 3))
+        if grid.get("scale") is not None:
+            settings.scale = three(grid["scale"])
         elif grid.get("target_spacing") is not None:
-            settings.target_spacing = tuple(np.broadcast_to(
-                np.asarray(grid["target_spacing"], float), 3))
+            settings.target_spacing = three(grid["target_spacing"])
         elif grid.get("reference") is not None:
             settings.reference = str(grid["reference"])
         elif not settings.isotropic:
-            settings.scale = self.scale if len(self.scale) == 3 else (*self.scale, 1.0)
+            settings.scale = three(self.scale if len(self.scale) == 3 else (*self.scale, 1.0))
         run_inference(in_path, out_path, settings, predictor=self, overwrite=overwrite,
                       progress=False)
         return Path(out_path)
