@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -155,10 +156,13 @@ def parameter_digest(module: torch.nn.Module) -> str:
 class StepBatchSampler(torch.utils.data.Sampler[list[int]]):
     """Batches of dataset indices that are a pure function of the step and the rank.
 
-    Step ``s`` (0-based) on rank ``r`` of ``W`` takes the indices
-    ``((s * W + r) * B + j) % n`` for ``j < B``: over the job, consecutive global
-    blocks, disjoint between ranks and between steps until the dataset wraps. Iteration
-    starts at ``start_step`` and stops before ``stop_step``.
+    Step ``s`` (0-based) on rank ``r`` of ``W`` takes the global positions
+    ``g = (s * W + r) * B + j`` for ``j < B``: consecutive blocks, disjoint between ranks
+    and between steps until the dataset wraps. The index of position ``g`` is
+    ``g % n``, or with ``shuffle`` the bijection ``(g * P) % n`` with ``P`` coprime to
+    ``n`` near ``0.618 n``, which spreads a batch over the dataset (e.g. over volumes whose
+    patches have consecutive indices) without any state. Iteration starts at
+    ``start_step`` and stops before ``stop_step``.
 
     Args:
         dataset_size: Number of items ``n`` of the map-style dataset.
@@ -167,10 +171,15 @@ class StepBatchSampler(torch.utils.data.Sampler[list[int]]):
         stop_step: Step at which iteration stops.
         rank: This process's rank ``r``.
         world_size: Number of processes ``W``.
+        shuffle: Use the multiplicative permutation instead of sequential indices.
+
+    Example:
+        >>> StepBatchSampler(10, 3, start_step=0, stop_step=2, shuffle=True).indices(0)
+        [0, 7, 4]
     """
 
     def __init__(self, dataset_size: int, batch_size: int, *, start_step: int, stop_step: int,
-                 rank: int = 0, world_size: int = 1) -> None:
+                 rank: int = 0, world_size: int = 1, shuffle: bool = False) -> None:
         if dataset_size < 1:
             raise ConfigError("the training dataset is empty")
         if batch_size < 1 or start_step < 0 or world_size < 1 or not 0 <= rank < world_size:
@@ -179,11 +188,17 @@ class StepBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.n, self.batch_size = int(dataset_size), int(batch_size)
         self.start_step, self.stop_step = int(start_step), int(stop_step)
         self.rank, self.world_size = int(rank), int(world_size)
+        self.multiplier = 1
+        if shuffle and self.n > 2:
+            p = max(2, round(self.n * 0.6180339887))
+            while math.gcd(p, self.n) != 1:
+                p += 1
+            self.multiplier = p
 
     def indices(self, step: int) -> list[int]:
         """The dataset indices of ``step`` on this rank."""
         base = (step * self.world_size + self.rank) * self.batch_size
-        return [(base + j) % self.n for j in range(self.batch_size)]
+        return [((base + j) * self.multiplier) % self.n for j in range(self.batch_size)]
 
     def __iter__(self) -> Iterator[list[int]]:
         for step in range(self.start_step, self.stop_step):

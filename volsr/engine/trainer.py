@@ -311,15 +311,16 @@ class Trainer:
     def _loader(self) -> torch.utils.data.DataLoader:
         from volsr.data import build_training_dataset
 
-        cfg = self.cfg
+        cfg, info = self.cfg, self.info
         per_rank = cfg.data.batch_size
+        # one pair per index for the whole run: item i is a pure function of (seed, i)
         dataset = build_training_dataset(
             cfg.data, self.manifest, upsampling=self.model.upsampling,
-            model_scale=cfg.model.scale, seed=cfg.seed, rank=self.info.rank,
-            world_size=self.info.world_size, length=cfg.train.steps * per_rank)
+            model_scale=cfg.model.scale, seed=cfg.seed, rank=info.rank,
+            world_size=info.world_size, length=cfg.train.steps * per_rank * info.world_size)
         sampler = ddp.StepBatchSampler(len(dataset), per_rank, start_step=self.step,
-                                       stop_step=self.stop_step, rank=self.info.rank,
-                                       world_size=self.info.world_size)
+                                       stop_step=self.stop_step, rank=info.rank,
+                                       world_size=info.world_size, shuffle=cfg.data.cache)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
         return torch.utils.data.DataLoader(
             dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers,
@@ -330,8 +331,12 @@ class Trainer:
             return []
         from volsr.data import build_validation_cases
 
-        cases = build_validation_cases(self.cfg.data, self.manifest, seed=self.cfg.seed,
-                                       split="validation")
+        cfg = self.cfg
+        post = self.model.upsampling != "pre"
+        cases = build_validation_cases(
+            cfg.data, self.manifest, seed=cfg.seed, split="validation",
+            model_scale=cfg.model.scale,
+            multiple_of=[round(s) for s in cfg.model.scale] if post else None)
         if not cases:
             log.info("the manifest has no validation cases; the exported model is the last one")
         return list(cases)
