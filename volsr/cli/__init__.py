@@ -38,10 +38,10 @@ def _root(
     _common._state["debug"] = debug
 
 
-from volsr.cli import demo, degrade, evaluate, infer, misc, train  # noqa: E402  (register commands)
+from volsr.cli import data, demo, degrade, evaluate, infer, misc, train  # noqa: E402
 
 __all__ = ["app", "main"]
-_ = (demo, degrade, evaluate, infer, misc, train)
+_ = (data, demo, degrade, evaluate, infer, misc, train)
 
 
 def main() -> None:
