@@ -15,7 +15,13 @@ import typer
 
 from volsr.cli import app
 from volsr.cli._common import Quiet, Verbose, handle_errors, setup_logging
-from volsr.cli.infer import DEFAULT_MODEL
+
+
+def _default_models() -> str:
+    from volsr.weights import resolve_bundled
+
+    extra = ",default" if resolve_bundled("default") is not None else ""
+    return "nearest,linear,bspline,lanczos,fourier" + extra
 
 
 @app.command()
@@ -26,8 +32,9 @@ def demo(
     factor: Annotated[float, typer.Option(help="Through-plane (z) factor of the simulated "
                                           "thick-slice scan.")] = 4.0,
     profile: Annotated[str, typer.Option(help="Slice profile: gaussian or rect.")] = "gaussian",
-    models: Annotated[str, typer.Option(help="Comma-separated models to compare.")]
-    = f"nearest,linear,bspline,lanczos,fourier,{DEFAULT_MODEL}",
+    models: Annotated[Optional[str], typer.Option(
+        help="Comma-separated models to compare (default: the baselines and the bundled "
+        "default model).")] = None,
     shape: Annotated[tuple[int, int, int], typer.Option(help="Phantom size in voxels.")]
     = (128, 144, 128),
     spacing: Annotated[float, typer.Option(help="Phantom (truth) voxel size in mm.")] = 1.25,
@@ -41,11 +48,12 @@ def demo(
     from volsr.inference import super_resolve
     from volsr.io import save_volume
     from volsr.metrics import evaluate
-    from volsr.models import create_model
+    from volsr.inference.api import resolve_model
     from volsr.phantom import phantom_volume
 
-    names = list(dict.fromkeys(m.strip() for m in models.split(",") if m.strip()))
-    built = {n: create_model(n) for n in names}  # fail on a bad name before any work
+    names = list(dict.fromkeys(m.strip() for m in (models or _default_models()).split(",")
+                               if m.strip()))
+    built = {n: resolve_model(n, None, {}) for n in names}  # fail on a bad name before any work
     with tempfile.TemporaryDirectory(prefix="volsr-demo-") as tmp:
         folder = out or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)

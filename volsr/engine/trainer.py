@@ -424,7 +424,9 @@ class Trainer:
                 if (val_due or save) and not _finite_module(self.model):
                     self._diverged("the weights")  # same weights, same verdict on every rank
                 if validate:
+                    t_val = time.perf_counter()
                     self._validate_and_log(cases, tb)
+                    t_window += time.perf_counter() - t_val  # steps/s counts training only
                 if main and save:
                     self._save(self.run.latest)
                 ddp.barrier()
@@ -514,7 +516,7 @@ class Trainer:
                               normalization=cfg.data.normalization.to_dict(),
                               inference=inference, training=training,
                               scale=list(cfg.model.scale))
-        log.info("exported the %s weights to %s", source, folder)
+        log.info("model/ holds the %s weights", source)
         return folder
 
 

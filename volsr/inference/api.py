@@ -54,7 +54,7 @@ def super_resolve(
     grid = {"scale": scale, "target_spacing": target_spacing, "isotropic": isotropic,
             "reference": reference}
     if isinstance(model, (str, Path)) or weights is not None:
-        model = _from_name(model, weights, options)
+        model = resolve_model(model, weights, options)
         options = {}
     if hasattr(model, "run") and callable(model.run):  # a Predictor
         if options:
@@ -74,7 +74,7 @@ def super_resolve(
                       "nor a volsr Predictor")
 
 
-def _from_name(model: Any, weights: str | Path | None, options: dict[str, Any]) -> Any:
+def resolve_model(model: Any, weights: str | Path | None, options: dict[str, Any]) -> Any:
     """Interpolation model or Predictor for a name (+ weights)."""
     from volsr.inference.predictor import Predictor
     from volsr.models import create_model, model_entry
