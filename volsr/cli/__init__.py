@@ -38,10 +38,10 @@ def _root(
     _common._state["debug"] = debug
 
 
-from volsr.cli import data, demo, degrade, evaluate, infer, misc, train  # noqa: E402
+from volsr.cli import data, demo, degrade, evaluate, infer, misc, ssr, train  # noqa: E402
 
 __all__ = ["app", "main"]
-_ = (data, demo, degrade, evaluate, infer, misc, train)
+_ = (data, demo, degrade, evaluate, infer, misc, ssr, train)
 
 
 def main() -> None:

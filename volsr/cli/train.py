@@ -37,7 +37,7 @@ def train(
     metrics.jsonl, tensorboard/, checkpoint_latest.pt, checkpoint_best.pt, model/).
 
     data.manifest is read relative to the working directory, else relative to the
-    config file's folder. Multi-GPU / multi-process: launch with
+    config file's folder or one of its parents. Multi-GPU / multi-process: launch with
     'torchrun --nproc_per_node N -m volsr train CONFIG ...'.
     """
     setup_logging(quiet, verbose=not quiet)

@@ -6,6 +6,8 @@
   (constant, cosine, step; all with linear warm-up);
 * :mod:`volsr.engine.trainer`: :func:`train`, the step loop with AMP, clipping, EMA,
   validation, exact resume and NaN detection;
+* :mod:`volsr.engine.state`: RNG states, EMA and other state a checkpoint carries;
+* :mod:`volsr.engine.build`: network, manifest path and batches from the config;
 * :mod:`volsr.engine.distributed`: ``torchrun`` / DDP plumbing and the resumable sampler;
 * :mod:`volsr.engine.run_folder`: run folder layout, metrics.jsonl, TensorBoard, train.log.
 
@@ -17,7 +19,13 @@ from __future__ import annotations
 from volsr.engine.losses import LOSSES, build_loss
 from volsr.engine.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_scheduler
 from volsr.engine.run_folder import RunFolder, read_metrics
-from volsr.engine.trainer import TrainingDiverged, TrainResult, Trainer, train
+from volsr.engine.trainer import (
+    TrainingDiverged,
+    TrainingInterrupted,
+    TrainResult,
+    Trainer,
+    train,
+)
 
 __all__ = [
     "LOSSES",
@@ -27,6 +35,7 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "TrainingDiverged",
+    "TrainingInterrupted",
     "build_loss",
     "build_optimizer",
     "build_scheduler",

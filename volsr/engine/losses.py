@@ -131,9 +131,10 @@ class SSIMLoss(nn.Module):
         conv = F.conv3d if dims == 3 else F.conv2d
         channels = x.shape[1]
         for axis in range(dims):
-            shape = [channels, 1] + [1] * dims
+            shape = [1, 1] + [1] * dims
             shape[2 + axis] = g.numel()
-            x = conv(x, g.reshape(shape), groups=channels)
+            weight = g.reshape(shape).expand(channels, *shape[1:])
+            x = conv(x, weight, groups=channels)
         return x
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

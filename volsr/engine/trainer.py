@@ -5,8 +5,8 @@
 step's batch is a pure function of ``(seed, step, rank)`` (see
 :class:`~volsr.engine.distributed.StepBatchSampler`), and checkpoints hold the model,
 optimizer, scheduler, grad-scaler, EMA and every RNG state, so ``resume=True`` continues
-bit-for-bit where the checkpoint left off (with ``data.num_workers: 0``; worker
-processes are reseeded on resume).
+bit-for-bit where the checkpoint left off (training items are pure functions of
+``(seed, index)``, so this holds with DataLoader workers too).
 
 Example:
     >>> from volsr.config import load_config  # doctest: +SKIP
@@ -19,30 +19,43 @@ import copy
 import dataclasses
 import logging
 import math
-import random
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from volsr.config import ExperimentConfig, config_to_dict, dump_config
 from volsr.engine import distributed as ddp
+from volsr.engine.build import build_network, collate, resolve_manifest
 from volsr.engine.losses import build_loss
 from volsr.engine.optim import build_optimizer, build_scheduler
 from volsr.engine.run_folder import LogFile, MetricsLog, RunFolder, TensorBoard
+from volsr.engine.state import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    EMA,
+    finite_module,
+    flatten,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+from volsr.engine.validation import export_weights, validate_cases
 from volsr.errors import ConfigError, VolsrError
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "volsr-checkpoint"
-CHECKPOINT_VERSION = 1
-
 
 class TrainingDiverged(VolsrError):
     """The loss (or the weights) became NaN or infinite."""
+
+
+class TrainingInterrupted(VolsrError):
+    """Ctrl-C during training (the checkpoints on disk stay valid)."""
+
+    exit_code = 130
 
 
 @dataclasses.dataclass
@@ -68,141 +81,29 @@ class TrainResult:
     model_dir: Path | None
 
 
-def resolve_manifest(cfg: ExperimentConfig) -> Path:
-    """``data.manifest`` relative to the working directory, else to the config's folder.
-
-    Raises:
-        ConfigError: the manifest is in neither place.
-    """
-    p = Path(cfg.data.manifest).expanduser()
-    if p.is_absolute() or p.exists():
-        if not p.exists():
-            raise ConfigError(f"data.manifest: no such file {str(p)!r}")
-        return p.resolve()
-    tried = [str(p.resolve())]
-    if cfg.config_dir:
-        q = Path(cfg.config_dir) / p
-        if q.exists():
-            return q.resolve()
-        tried.append(str(q.resolve()))
-    raise ConfigError(f"data.manifest: {cfg.data.manifest!r} not found (tried "
-                      f"{' and '.join(tried)})")
-
-
-def build_network(cfg: ExperimentConfig) -> torch.nn.Module:
-    """The untrained network of ``cfg.model`` (scale and channels from the config)."""
-    from volsr.models import create_model, model_entry
-
-    entry = model_entry(cfg.model.name)
-    if entry.info.get("upsampling") == "interpolation":
-        raise ConfigError(f"model.name: {cfg.model.name!r} is an interpolation baseline; there "
-                          "is nothing to train")
-    dims = int(entry.info.get("dims", 3))
-    if (dims == 3) != (cfg.data.mode == "3d"):
-        raise ConfigError(f"model {cfg.model.name!r} is {dims}D but data.mode is "
-                          f"{cfg.data.mode!r}")
-    clash = sorted({"scale", "in_channels", "spatial_dims"} & set(cfg.model.args))
-    if clash:
-        raise ConfigError(f"model.args: set {', '.join(clash)} through model.* keys, not args")
-    scale = cfg.model.scale if dims == 3 else tuple(
-        s for i, s in enumerate(cfg.model.scale) if i != cfg.data.slice_axis)
-    return create_model(cfg.model.name, scale=list(scale), in_channels=cfg.model.in_channels,
-                        **dict(cfg.model.args))
-
-
-# --------------------------------------------------------------------------- RNG state
-
-
-def rng_state() -> dict[str, Any]:
-    """Python, NumPy (global) and torch RNG states as tensors and primitives."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
-    version, words, gauss_next = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
-        "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)),
-                  "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(gauss)},
-        "python": {"version": int(version), "state": torch.tensor(words, dtype=torch.int64),
-                   "gauss_next": gauss_next},
-    }
-
-
-def set_rng_state(state: Mapping[str, Any]) -> None:
-    """Restore what :func:`rng_state` captured."""
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available() \
-            and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"],
-                         n["has_gauss"], n["cached_gaussian"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"]))
-
-
-def seed_everything(seed: int, *, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and torch; optionally request deterministic kernels."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-class EMA:
-    """Exponential moving average of a network's weights (buffers are copied).
-
-    ``ema = decay * ema + (1 - decay) * weights`` after every optimiser step.
-    """
-
-    def __init__(self, model: torch.nn.Module, decay: float) -> None:
-        self.decay = float(decay)
-        self.model = copy.deepcopy(model).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        for e, p in zip(self.model.parameters(), model.parameters()):
-            e.lerp_(p.detach(), 1.0 - self.decay)
-        for e, b in zip(self.model.buffers(), model.buffers()):
-            e.copy_(b)
-
-
-def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack ``lr``/``hr`` arrays into ``(B, C, *spatial)`` tensors; keep ``params`` a list."""
-    out: dict[str, Any] = {}
-    for key in ("lr", "hr"):
-        out[key] = torch.stack([torch.as_tensor(np.asarray(it[key], dtype=np.float32))
-                                for it in items])
-    out["params"] = [it.get("params") for it in items]
-    return out
-
-
-def _finite_module(module: torch.nn.Module) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in module.state_dict().values()
-               if t.is_floating_point())
-
-
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-    return out
-
-
 # --------------------------------------------------------------------------- the loop
 
 
 class Trainer:
-    """One training run (see :func:`train` for the arguments)."""
+    """One training run; :func:`train` prepares the run folder and the process group.
+
+    Each step: forward (autocast on CUDA when ``train.amp``), the summed loss, a NaN/inf
+    check on the loss averaged over ranks, backward (GradScaler), optional gradient-norm
+    clipping, optimiser and scheduler step, EMA update. Every ``log_every`` steps rank 0
+    writes the window means of the loss terms, the learning rate and steps/s; every
+    ``val_every`` steps it validates (sliding-window inference onto each case's HR grid,
+    PSNR/SSIM with :func:`volsr.metrics.evaluate`, ``mask="auto"``) and keeps
+    ``checkpoint_best.pt``; every ``checkpoint_every`` steps and at the end it writes
+    ``checkpoint_latest.pt`` (never with non-finite weights).
+
+    Args:
+        cfg: The experiment config.
+        run_dir: The (prepared) run folder.
+        device: Where to train.
+        info: Rank and world size.
+        resume: Restore ``checkpoint_latest.pt`` of ``run_dir``.
+        max_steps: Stop after this global step (None: ``train.steps``).
+    """
 
     def __init__(self, cfg: ExperimentConfig, *, run_dir: Path, device: torch.device,
                  info: ddp.DistInfo, resume: bool, max_steps: int | None) -> None:
@@ -220,6 +121,7 @@ class Trainer:
         self.last_ckpt: tuple[Path, int] | None = None
         self.resumed_from: int | None = None
         self._resume_rng: Mapping[str, Any] | None = None
+        self._changed: list[str] = []
 
         seed_everything(cfg.seed, deterministic=cfg.train.deterministic)
         self.model = build_network(cfg).to(device)
@@ -268,11 +170,8 @@ class Trainer:
         if state.get("model_name") != self.cfg.model.name:
             raise ConfigError(f"cannot resume: the checkpoint trains {state.get('model_name')!r}"
                               f", the config {self.cfg.model.name!r}", path=self.run.latest)
-        old, new = _flat(state.get("config", {})), _flat(config_to_dict(self.cfg))
-        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-        if changed and self.is_main:
-            log.warning("resuming with a config that differs from the checkpoint's in: %s",
-                        ", ".join(changed))
+        old, new = flatten(state.get("config", {})), flatten(config_to_dict(self.cfg))
+        self._changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         self.model.load_state_dict(state["model"])
         if self.ema is not None and state.get("ema") is not None:
             self.ema.model.load_state_dict(state["ema"])
@@ -287,8 +186,6 @@ class Trainer:
         self._resume_rng = state["rng"]
         self.last_ckpt = (self.run.latest, self.step)
         self.resumed_from = self.step
-        if self.is_main:
-            log.info("resumed from %s at step %d", self.run.latest, self.step)
 
     def _save(self, path: Path) -> None:
         from volsr.checkpoint import save_checkpoint
@@ -297,14 +194,16 @@ class Trainer:
         if path == self.run.latest:
             self.last_ckpt = (path, self.step)
 
-    def _diverged(self, what: str, step: int | None = None) -> None:
+    def _diverged(self, what: str, step: int | None = None, value: float | None = None) -> None:
         step = self.step if step is None else step
+        kind = ("NaN or infinite" if value is None else "NaN" if math.isnan(value)
+                else "infinite")
         if self.last_ckpt is None:
             where = "no checkpoint was saved before it"
         else:
             where = f"the last good checkpoint is {self.last_ckpt[0]} (step {self.last_ckpt[1]})"
         self.metrics.write({"event": "diverged", "step": step})
-        raise TrainingDiverged(f"{what} became NaN or infinite at step {step}; {where}")
+        raise TrainingDiverged(f"{what} became {kind} at step {step}; {where}")
 
     # -- data -------------------------------------------------------------------------
 
@@ -343,34 +242,10 @@ class Trainer:
 
     # -- validation -------------------------------------------------------------------
 
-    @torch.no_grad()
     def validate(self, cases: list[Any]) -> dict[str, Any]:
-        """Sliding-window inference on each case onto its HR grid, then PSNR/SSIM."""
-        from volsr.inference.predictor import Predictor
-        from volsr.metrics import evaluate
-
-        cfg = self.cfg
+        """PSNR/SSIM of the current (EMA) weights on ``cases`` (see :mod:`.validation`)."""
         net = self.ema.model if self.ema is not None else self.model
-        was_training = net.training
-        net.eval()
-        patch = cfg.train.val_patch_size or cfg.infer.patch_size
-        try:
-            predictor = Predictor(
-                net, model_name=cfg.model.name, normalization=cfg.data.normalization.to_dict(),
-                scale=list(cfg.model.scale), device=self.device,
-                patch_size=None if patch is None else list(patch), overlap=cfg.train.val_overlap)
-            per_case: dict[str, dict[str, float]] = {}
-            for case in cases:
-                out = predictor.run(case.lr, reference=case.hr.grid)
-                hr = np.asarray(case.hr.data[0])
-                res = evaluate(case.hr, out, data_range=float(hr.max() - hr.min()), mask="auto",
-                               metrics=("psnr", "ssim"))
-                per_case[case.id] = {"psnr": float(res.psnr), "ssim": float(res.ssim)}
-        finally:
-            net.train(was_training)
-        return {"psnr": float(np.mean([v["psnr"] for v in per_case.values()])),
-                "ssim": float(np.mean([v["ssim"] for v in per_case.values()])),
-                "cases": per_case}
+        return validate_cases(net, cases, self.cfg, self.device)
 
     # -- main loop --------------------------------------------------------------------
 
@@ -383,6 +258,11 @@ class Trainer:
         last_loss: float | None = None
         try:
             if main:
+                if self.resumed_from is not None:
+                    log.info("resuming from %s at step %d", self.run.latest, self.step)
+                if self._changed:
+                    log.warning("the config differs from the checkpoint's in: %s",
+                                ", ".join(self._changed))
                 self.metrics.truncate_after(self.step)
                 dump_config(self.cfg, self.run.config)
                 log.info("training %s (%s parameters) on %s for steps %d-%d of %d%s",
@@ -421,7 +301,7 @@ class Trainer:
                 save = step == self.stop_step or bool(
                     cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0)
                 val_due = bool(cfg.train.val_every) and step % cfg.train.val_every == 0
-                if (val_due or save) and not _finite_module(self.model):
+                if (val_due or save) and not finite_module(self.model):
                     self._diverged("the weights")  # same weights, same verdict on every rank
                 if validate:
                     t_val = time.perf_counter()
@@ -450,7 +330,7 @@ class Trainer:
         loss, parts = self.loss_fn(pred.float(), y.float())
         total = ddp.all_mean(loss.detach())
         if not bool(torch.isfinite(total)):
-            self._diverged("the loss", step)
+            self._diverged("loss", step, float(total))
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if cfg.train.grad_clip:
@@ -497,25 +377,18 @@ class Trainer:
 
     def export(self) -> Path:
         """Write ``model/`` from the best checkpoint (or the current weights without one)."""
-        from volsr.checkpoint import load_checkpoint, save_weights
+        from volsr.checkpoint import load_checkpoint
 
-        cfg = self.cfg
         net = copy.deepcopy(self.ema.model if self.ema is not None else self.model).cpu().eval()
         source = "latest"
         if self.best_step is not None and self.run.best.exists():
             best = load_checkpoint(self.run.best)
             net.load_state_dict(best["ema"] if best.get("ema") is not None else best["model"])
             source = f"best (step {self.best_step}, PSNR {self.best_psnr:.3f} dB)"
-        inference = {"patch_size": None if cfg.infer.patch_size is None
-                     else list(cfg.infer.patch_size),
-                     "overlap": cfg.infer.overlap, "blend": cfg.infer.blend}
-        training = {"config": config_to_dict(cfg), "steps": self.step, "data": str(self.manifest),
-                    "weights": source, "best_psnr": None if self.best_step is None
-                    else self.best_psnr, "ema": cfg.train.ema}
-        folder = save_weights(net, self.run.model, model_name=cfg.model.name,
-                              normalization=cfg.data.normalization.to_dict(),
-                              inference=inference, training=training,
-                              scale=list(cfg.model.scale))
+        folder = export_weights(net, self.run.model, self.cfg, training={
+            "steps": self.step, "data": str(self.manifest), "weights": source,
+            "best_psnr": None if self.best_step is None else self.best_psnr,
+            "ema": self.cfg.train.ema})
         log.info("model/ holds the %s weights", source)
         return folder
 
@@ -550,6 +423,8 @@ def train(cfg: ExperimentConfig, *, output_dir: str | Path | None = None, resume
         raise ConfigError(f"--max-steps must be >= 1, got {max_steps}")
     dev = resolve_device(device)
     info = ddp.init_distributed(dev.type)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     try:
         if info.distributed and dev.type == "cuda":
             dev = torch.device("cuda", info.local_rank)
@@ -566,10 +441,16 @@ def train(cfg: ExperimentConfig, *, output_dir: str | Path | None = None, resume
             raise VolsrError(f"rank 0 could not prepare the run folder: {outcome}")
         trainer = Trainer(cfg, run_dir=run_dir, device=dev, info=info, resume=bool(outcome),
                           max_steps=max_steps)
-        return trainer.fit()
+        try:
+            return trainer.fit()
+        except KeyboardInterrupt:
+            ckpt = trainer.last_ckpt
+            where = ("no checkpoint was saved yet" if ckpt is None else
+                     f"the last checkpoint is {ckpt[0]} (step {ckpt[1]}); continue with --resume")
+            raise TrainingInterrupted(f"interrupted at step {trainer.step}; {where}") from None
     finally:
+        torch.use_deterministic_algorithms(was_deterministic, warn_only=warn_only)
         ddp.cleanup(info)
 
 
-__all__ = ["EMA", "TrainResult", "Trainer", "TrainingDiverged", "build_network", "collate",
-           "resolve_manifest", "rng_state", "seed_everything", "set_rng_state", "train"]
+__all__ = ["TrainResult", "Trainer", "TrainingDiverged", "TrainingInterrupted", "train"]

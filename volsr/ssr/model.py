@@ -1,0 +1,311 @@
+"""A trained self-super-resolution model: apply it, save it, load it, apply it again.
+
+Applying (:meth:`SSRModel.run`), all on the volsr grid convention:
+
+1. check that the scan has the trained through-plane axis and factor;
+2. normalise intensities (fitted on this scan);
+3. cubic B-spline interpolation along the slice axis onto the *working grid*: the input
+   grid with the slice axis resampled by ``factor`` (spacing = in-plane spacing);
+4. if trained, the SAA network, then the SSR network, each run on the through-plane
+   slices cut along each in-plane axis (2D images whose second axis is the slice
+   direction; with ``orientations=4`` each stack also flipped), the estimates fused by
+   Fourier burst accumulation (or averaged);
+5. cubic B-spline resampling onto the requested output grid when it is not the working
+   grid, then the inverse normalisation (output in the input's units).
+
+Saved layout (``save``/``load``): ``ssr.json`` (geometry, profile, normalisation, fusion,
+training provenance) plus ``ssr/`` and, when trained, ``saa/``, each an ordinary volsr
+weights folder (:func:`volsr.checkpoint.save_weights`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from volsr._version import __version__
+from volsr.errors import ConfigError, InputError
+from volsr.geometry import Grid
+from volsr.io.volume import Volume
+from volsr.ssr.fuse import fuse
+from volsr.ssr.header import Acquisition, analyze_header
+from volsr.ssr.profile import SliceProfile
+from volsr.ssr.train import forward
+
+__all__ = ["FORMAT", "SSRModel", "TrainedNet"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "volsr-ssr"
+FORMAT_VERSION = 1
+META_FILE = "ssr.json"
+FACTOR_RTOL = 0.02  # another scan "of the same acquisition": factor within 2 %
+_PIXELS_PER_BATCH = 1 << 21
+
+
+@dataclass
+class TrainedNet:
+    """A trained 2D network with its registry name and rebuild kwargs."""
+
+    net: Any
+    name: str
+    kwargs: dict[str, Any]
+    add_input: bool
+
+
+@dataclass
+class SSRModel:
+    """Trained SAA (optional) and SSR networks plus what is needed to apply them.
+
+    Example:
+        >>> m = SSRModel.load("ssr_weights")          # doctest: +SKIP
+        >>> sr = m.run(load_volume("mask.nii.gz"))    # doctest: +SKIP
+    """
+
+    acquisition: Acquisition
+    profile: SliceProfile
+    ssr: TrainedNet
+    saa: TrainedNet | None = None
+    normalization: dict[str, Any] = field(default_factory=lambda: {"name": "percentile"})
+    fusion: str = "fba"
+    fba_p: float = 11.0
+    orientations: int = 2
+    device: Any = "cpu"
+    training: dict[str, Any] = field(default_factory=dict)
+    folder: Path | None = None
+    model_name: str = "ssr"
+
+    # -- applying ------------------------------------------------------------------------
+
+    def check_volume(self, volume: Volume) -> Acquisition:
+        """The scan's geometry; refuses another through-plane axis or factor."""
+        acq = analyze_header(volume)
+        want = self.acquisition
+        if acq.axis != want.axis or abs(acq.factor / want.factor - 1.0) > FACTOR_RTOL:
+            raise InputError(f"this scan's slice axis/factor (axis {acq.axis}, x{acq.factor:.3g}"
+                             f"; {acq.slice_spacing:.4g} mm over {acq.inplane_spacing:.4g} mm) "
+                             f"differs from the trained model's (axis {want.axis}, "
+                             f"x{want.factor:.3g}): apply self-SR weights only to scans of the "
+                             "same acquisition")
+        return acq
+
+    def working_scale(self, acq: Acquisition) -> np.ndarray:
+        s = np.ones(3)
+        s[acq.axis] = acq.factor
+        return s
+
+    def run(self, volume: Volume, *, scale: float | Sequence[float] | None = None,
+            target_spacing: float | Sequence[float] | None = None, isotropic: bool = False,
+            reference: Grid | None = None, timings: dict[str, float] | None = None) -> Volume:
+        """Super-resolve ``volume`` (default grid: slice axis at the in-plane spacing).
+
+        Returns:
+            float32 Volume on the planned grid, in the input's intensity units.
+        """
+        import time
+
+        import torch
+
+        from volsr.data.normalize import fit_normalization
+        from volsr.inference.grid import plan_output_grid
+        from volsr.models.interpolation import Interpolator
+
+        t0 = time.perf_counter()
+        acq = self.check_volume(volume)
+        w = self.working_scale(acq)
+        if scale is None and target_spacing is None and not isotropic and reference is None:
+            scale = w
+        plan = plan_output_grid(volume.grid, scale=scale, target_spacing=target_spacing,
+                                isotropic=isotropic, reference=reference)
+        norm = fit_normalization(volume.data, self.normalization)
+        arr = np.asarray(norm.forward(volume.data[0].astype(np.float64)), np.float32)
+        bspline = Interpolator("bspline")
+        x = bspline.resample(arr, w)
+        with torch.inference_mode():
+            for tn in (self.saa, self.ssr):
+                if tn is not None:
+                    x = self._apply_net(tn, x, acq)
+        step_w, offset_w = plan.step * w, (plan.offset + 0.5) * w - 0.5
+        if not (tuple(x.shape) == tuple(plan.grid.shape) and np.allclose(step_w, 1.0)
+                and np.allclose(offset_w, 0.0, atol=1e-9)):
+            x = bspline.resample_linear(x, step_w, offset_w, plan.grid.shape)
+        data = np.asarray(norm.inverse(x.astype(np.float64)), np.float32)[None]
+        if timings is not None:
+            timings["apply_s"] = time.perf_counter() - t0
+        return volume.with_data(data, plan.grid.affine.copy())
+
+    def __call__(self, volume: Volume, **grid: Any) -> Volume:
+        return self.run(volume, **grid)
+
+    def _apply_net(self, tn: TrainedNet, vol: np.ndarray, acq: Acquisition) -> np.ndarray:
+        """The 2D network over both through-plane slice stacks, fused."""
+        flips = (False, True) if self.orientations == 4 else (False,)
+        estimates = [self._run_stack(tn, vol, u, acq, flip)
+                     for u in acq.inplane_axes for flip in flips]
+        return fuse(estimates, self.fusion, p=self.fba_p)
+
+    def _run_stack(self, tn: TrainedNet, vol: np.ndarray, u: int, acq: Acquisition,
+                   flip: bool) -> np.ndarray:
+        import torch
+
+        v = acq.inplane_axes[1] if u == acq.inplane_axes[0] else acq.inplane_axes[0]
+        src = (u, v, acq.axis)
+        stack = np.moveaxis(vol, src, (0, 1, 2))  # (slices, H = in-plane, W = slice axis)
+        if flip:
+            stack = stack[:, ::-1]
+        n, h, wd = stack.shape
+        out = np.empty((n, h, wd), np.float32)
+        per = max(1, _PIXELS_PER_BATCH // max(1, h * wd))
+        dev = torch.device(self.device)
+        for i in range(0, n, per):
+            xb = torch.from_numpy(np.ascontiguousarray(stack[i:i + per])[:, None]).to(dev)
+            out[i:i + per] = forward(tn.net, xb, tn.add_input)[:, 0].float().cpu().numpy()
+        if flip:
+            out = out[:, ::-1]
+        return np.ascontiguousarray(np.moveaxis(out, (0, 1, 2), src))
+
+    def to(self, device: Any) -> SSRModel:
+        """Move both networks to ``device`` (a ``torch.device`` or its name)."""
+        import torch
+
+        self.device = torch.device(device)
+        for tn in (self.saa, self.ssr):
+            if tn is not None:
+                tn.net.to(self.device).eval()
+        return self
+
+    # -- provenance ----------------------------------------------------------------------
+
+    def meta(self) -> dict[str, Any]:
+        """The ``ssr.json`` content (without the network folders)."""
+        acq = self.acquisition.to_dict()
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "acquisition": acq, "profile": self.profile.to_dict(),
+            "normalization": self.normalization, "fusion": self.fusion, "fba_p": self.fba_p,
+            "orientations": self.orientations,
+            "networks": {k: (None if tn is None else {"folder": k, "name": tn.name,
+                                                       "add_input": tn.add_input})
+                         for k, tn in (("saa", self.saa), ("ssr", self.ssr))},
+            "training": self.training, "volsr_version": __version__,
+        }
+
+    def sha256(self) -> str | None:
+        """sha256 over ``ssr.json`` and the network weights of a saved/loaded model."""
+        if self.folder is None:
+            return None
+        h = hashlib.sha256()
+        for rel in (META_FILE, "saa/model.safetensors", "ssr/model.safetensors"):
+            p = self.folder / rel
+            if p.is_file():
+                h.update(p.read_bytes())
+        return h.hexdigest()
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready description for sidecars (the Predictor-like interface)."""
+        return {
+            "name": self.model_name, "upsampling": "self-super-resolution",
+            "weights": None if self.folder is None else str(self.folder.resolve()),
+            "weights_sha256": self.sha256(),
+            "acquisition": self.acquisition.to_dict(), "profile": self.profile.to_dict(),
+            "networks": {k: (None if tn is None else tn.name)
+                         for k, tn in (("saa", self.saa), ("ssr", self.ssr))},
+            "normalization": self.normalization, "fusion": self.fusion,
+            "orientations": self.orientations, "device": str(self.device),
+        }
+
+    # -- saving and loading --------------------------------------------------------------
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``ssr.json`` + ``ssr/`` (+ ``saa/``) into ``folder`` (created if missing)."""
+        from volsr.checkpoint import save_weights
+        from volsr.errors import OutputError
+        from volsr.io import atomic_write
+
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise OutputError("weights folder is a file", path=folder)
+        if not folder.parent.exists():
+            raise OutputError("parent folder does not exist", path=folder)
+        folder.mkdir(exist_ok=True)
+        for key, tn in (("saa", self.saa), ("ssr", self.ssr)):
+            if tn is None:
+                continue
+            save_weights(tn.net, folder / key, model_name=tn.name,
+                         normalization=self.normalization,
+                         inference={"self_super_resolution": True, "add_input": tn.add_input},
+                         training={"role": key, **self.training.get(key, {})})
+        with atomic_write(folder / META_FILE) as tmp:
+            tmp.write_text(json.dumps(self.meta(), indent=2) + "\n")
+        self.folder = folder
+        log.info("saved self-SR model to %s", folder)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, *, device: Any = "auto", fusion: str | None = None,
+             orientations: int | None = None) -> SSRModel:
+        """Read a folder written by :meth:`save` (``fusion``/``orientations`` override).
+
+        Raises:
+            InputError: not such a folder, unreadable or inconsistent content.
+        """
+        from volsr.checkpoint import load_weights
+        from volsr.devices import resolve_device
+
+        folder = Path(folder)
+        meta_path = folder / META_FILE
+        if not meta_path.is_file():
+            raise InputError(f"not a volsr self-SR weights folder: no {META_FILE} (write one "
+                             "with 'volsr ssr --save-weights DIR')", path=folder)
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InputError(f"unreadable {META_FILE} ({exc})", path=meta_path) from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise InputError(f"not a volsr self-SR weights folder (format "
+                             f"{meta.get('format') if isinstance(meta, dict) else None!r})",
+                             path=meta_path)
+        if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+            raise InputError("written by a newer volsr; upgrade volsr", path=meta_path)
+        try:
+            acq, profile = _acq_from_dict(meta["acquisition"]), SliceProfile.from_dict(
+                meta["profile"])
+            nets: dict[str, TrainedNet | None] = {}
+            for key in ("saa", "ssr"):
+                info = meta["networks"].get(key)
+                if info is None:
+                    nets[key] = None
+                    continue
+                net, wmeta = load_weights(folder / info["folder"], device="cpu")
+                nets[key] = TrainedNet(net, wmeta.model_name, wmeta.model_kwargs,
+                                       bool(info["add_input"]))
+        except (KeyError, TypeError, ValueError, ConfigError) as exc:
+            raise InputError(f"inconsistent {META_FILE}: {exc}", path=meta_path) from None
+        if nets["ssr"] is None:
+            raise InputError(f"{META_FILE} names no SSR network", path=meta_path)
+        model = cls(acquisition=acq, profile=profile, ssr=nets["ssr"], saa=nets["saa"],
+                    normalization=meta.get("normalization") or {"name": "percentile"},
+                    fusion=fusion or meta.get("fusion", "fba"),
+                    fba_p=float(meta.get("fba_p", 11.0)),
+                    orientations=int(orientations or meta.get("orientations", 2)),
+                    training=meta.get("training") or {}, folder=folder)
+        if model.fusion not in ("fba", "average") or model.orientations not in (2, 4):
+            raise ConfigError(f"fusion must be fba/average and orientations 2/4, got "
+                              f"{model.fusion!r}, {model.orientations!r}")
+        return model.to(resolve_device(str(device)) if isinstance(device, str) else device)
+
+
+def _acq_from_dict(d: dict[str, Any]) -> Acquisition:
+    return Acquisition(axis=int(d["axis"]), inplane_axes=tuple(d["inplane_axes"]),
+                       spacing=tuple(float(v) for v in d["spacing_mm"]),
+                       inplane_spacing=float(d["inplane_spacing_mm"]),
+                       slice_spacing=float(d["slice_spacing_mm"]),
+                       thickness=float(d["thickness_mm"]), gap=float(d["gap_mm"]),
+                       warnings=tuple(d.get("warnings", ())))
