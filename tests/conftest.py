@@ -69,3 +69,17 @@ def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray, **header) -> P
         img.header[key] = value
     nib.save(img, str(path))
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny test tensors run fastest on one thread (and do not fight other processes)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

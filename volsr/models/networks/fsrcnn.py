@@ -10,7 +10,7 @@ output voxel ``o`` sits at input index ``x(o) = (o + 1/2)/s - 1/2`` (see
 :mod:`volsr.geometry.grid`). A transposed convolution with stride ``s`` and kernel ``k``
 adds input voxel ``i`` times tap ``j`` to output ``o = i*s + j - c``; the crop
 ``c = (k - s) // 2`` centres the taps on ``i`` exactly when ``k - s`` is even (``k = 4,
-s = 2``; ``k = 9, s = 3``) and half an output voxel early otherwise (``k = 9, s = 2``),
+s = 2``; ``k = 9, s = 3``) and half an output voxel off otherwise (``k = 9, s = 2``),
 which a learned kernel absorbs and :meth:`UpConvND.init_linear_` accounts for: after it
 the layer *is* linear interpolation on the volsr grid (a ramp in gives the same ramp,
 sampled at ``x(o)``, out). The output has exactly ``n * s`` voxels. Instead of the
