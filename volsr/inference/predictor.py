@@ -29,7 +29,7 @@ from volsr.io.volume import Volume
 log = logging.getLogger(__name__)
 
 _OVERRIDABLE = ("patch_size", "overlap", "blend", "sw_batch_size", "tta", "device", "amp",
-                "normalization", "halo")
+                "normalization", "halo", "through_plane_axis")
 
 
 class Predictor:
@@ -73,6 +73,7 @@ class Predictor:
         halo: int | Sequence[int] | str = "auto",
         amp: bool = True,
         weights: Any = None,
+        through_plane_axis: int | None = None,
     ) -> None:
         import torch
 
@@ -106,6 +107,9 @@ class Predictor:
         self.halo = halo
         self.amp = bool(amp)
         self.weights = weights
+        if through_plane_axis is not None and int(through_plane_axis) not in (0, 1, 2):
+            raise ConfigError(f"through_plane_axis must be 0, 1 or 2, got {through_plane_axis}")
+        self.through_plane_axis = None if through_plane_axis is None else int(through_plane_axis)
 
     @property
     def upsampling(self) -> str:
@@ -140,7 +144,7 @@ class Predictor:
         model, meta = load_weights(path, device="cpu")
         settings: dict[str, Any] = {k: v for k, v in meta.inference.items()
                                     if k in ("patch_size", "overlap", "blend", "sw_batch_size",
-                                             "tta")}
+                                             "tta", "through_plane_axis")}
         settings.update(opts)
         settings.setdefault("normalization", meta.normalization)
         return cls(model, model_name=meta.model_name, scale=meta.scale or None, device=device,
@@ -204,7 +208,9 @@ class Predictor:
             raise InputError(f"model {self.model_name} takes {c_in} channel(s), the volume has "
                              f"{volume.channels}")
         norm = fit_normalization(volume.data, self.normalization)
-        arr = np.asarray(norm.forward(volume.data.astype(np.float64)), dtype=np.float32)
+        arr = volume.data.astype(np.float32, copy=True)  # normalise in place, in float32
+        arr -= np.float32(norm.offset)
+        arr /= np.float32(norm.scale)
         if self.upsampling == "pre":
             from volsr.models.interpolation import Interpolator
 
@@ -219,17 +225,45 @@ class Predictor:
             raise InputError(f"volume is smaller than the model's receptive field: "
                              f"{self.model_name} needs at least {list(need)} voxels, the input "
                              f"{where + ' ' if where else ''}has {list(arr.shape[1:])}")
+        swap = self._axis_swap(plan)
+        if swap is not None:  # bring the upsampled axis where the network learned it
+            arr = np.swapaxes(arr, 1 + swap[0], 1 + swap[1])
         x = torch.from_numpy(np.ascontiguousarray(arr))[None]
+        del arr
         y = sliding_window_predict(
             self.model, x, patch_size=self.patch_size, overlap=self.overlap, blend=self.blend,
             sw_batch_size=self.sw_batch_size, tta=self.tta, halo=self.halo, amp=self.amp)
-        out = y[0].numpy().astype(np.float64)
+        del x
+        out = y[0].numpy()
+        if swap is not None:
+            out = np.ascontiguousarray(np.swapaxes(out, 1 + swap[0], 1 + swap[1]))
         if tuple(out.shape[1:]) != tuple(plan.grid.shape):
             raise InputError(f"model output {list(out.shape[1:])} does not match the planned "
                              f"grid {list(plan.grid.shape)}")
-        data = np.asarray(norm.inverse(out), dtype=np.float32)
+        data = np.asarray(out, dtype=np.float32)  # inverse normalisation in place
+        data *= np.float32(norm.scale)
+        data += np.float32(norm.offset)
         log.debug("%s: %s -> %s", self.model_name, volume.spatial_shape, plan.grid.shape)
         return volume.with_data(data, plan.grid.affine.copy())
+
+    def _axis_swap(self, plan: GridPlan) -> tuple[int, int] | None:
+        """Axes to swap so a one-axis upsampling runs along the network's trained axis.
+
+        A pre-upsampling network trained on thick slices along voxel axis ``a`` (the
+        ``through_plane_axis`` stored with its weights) is applied with that axis swapped
+        into place when the scan is coarse along another single axis (e.g. sagittal thick
+        slices), and swapped back afterwards.
+        """
+        axis = self.through_plane_axis
+        if axis is None or self.upsampling != "pre" or int(getattr(self.model, "spatial_dims",
+                                                                   3)) != 3:
+            return None
+        coarse = [i for i, s in enumerate(plan.scale) if s > 1.0 + 1e-6]
+        if len(coarse) != 1 or coarse[0] == axis:
+            return None
+        log.info("running %s with voxel axes %d and %d swapped (trained for thick slices "
+                 "along axis %d)", self.model_name, coarse[0], axis, axis)
+        return (coarse[0], int(axis))
 
     def run_file(self, in_path: str | Path, out_path: str | Path, *, overwrite: bool = False,
                  **grid: Any) -> Path:

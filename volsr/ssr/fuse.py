@@ -65,8 +65,9 @@ def fourier_burst_fusion(estimates: Sequence[np.ndarray], p: float = 11.0, *,
         float32 array of the common shape. Identical estimates come back unchanged (to
         float rounding); frequencies where every estimate is zero get the plain mean.
 
-    Memory: the estimates are transformed one at a time; the accumulators are one
-    complex128 and one float64 half-spectrum (about 12 bytes per voxel).
+    Memory: the estimates are transformed one at a time (single precision); the
+    weights and accumulators are double precision half-spectra (about 12 bytes per
+    voxel), so ``|F|^p`` neither overflows nor underflows for realistic images.
 
     Example:
         >>> x = np.random.default_rng(0).normal(size=(8, 8, 8)).astype(np.float32)
@@ -81,13 +82,13 @@ def fourier_burst_fusion(estimates: Sequence[np.ndarray], p: float = 11.0, *,
     if len(ests) == 1:
         return np.asarray(ests[0], np.float32).copy()
     shape = ests[0].shape
-    num = None
-    den = None
-    ref = None
-    for e in ests:
-        f = fft.rfftn(np.asarray(e, np.float64), workers=workers)
-        mag = np.abs(f)
-        if ref is None:  # scale so the weights neither overflow nor underflow early
+    num: np.ndarray | None = None
+    den: np.ndarray | None = None
+    ref = 1.0
+    for i, e in enumerate(ests):
+        f = fft.rfftn(np.asarray(e, np.float32), workers=workers)  # complex64
+        mag = np.abs(f).astype(np.float64)
+        if i == 0:  # one global scale so that the weights neither overflow nor underflow
             ref = float(mag.max()) or 1.0
         w = (mag / ref) ** p
         if num is None:
@@ -95,16 +96,13 @@ def fourier_burst_fusion(estimates: Sequence[np.ndarray], p: float = 11.0, *,
         else:
             num += w * f
             den += w
-        del f, mag, w
-    mean = None
     empty = den <= 0
-    if np.any(empty):  # every estimate vanishes there: average (all ~0 anyway)
-        mean = sum(fft.rfftn(np.asarray(e, np.float64), workers=workers) for e in ests)
-        num[empty] = mean[empty] / len(ests)
+    if np.any(empty):  # every estimate vanishes there: take the plain mean (all ~0 anyway)
+        total = sum(fft.rfftn(np.asarray(e, np.float32), workers=workers) for e in ests)
+        num[empty] = total[empty] / len(ests)
         den[empty] = 1.0
     num /= den
-    out = fft.irfftn(num, s=shape, workers=workers)
-    return out.astype(np.float32)
+    return fft.irfftn(num, s=shape, workers=workers).astype(np.float32)
 
 
 def fuse(estimates: Sequence[np.ndarray], method: str = "fba", *, p: float = 11.0

@@ -150,6 +150,10 @@ def _rotate_slices(arr: np.ndarray, angle: float, through: int, order: int) -> n
     return np.moveaxis(out, 0, through).astype(arr.dtype, copy=False)
 
 
+def _layout(arr: np.ndarray, order: tuple[int, int, int]) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(arr, order, (0, 1, 2)))
+
+
 def _foreground(hr: np.ndarray) -> np.ndarray | None:
     from volsr.errors import InputError
     from volsr.metrics import foreground_mask
@@ -202,14 +206,11 @@ def build_sampler(hr: np.ndarray, acq: Acquisition, profile: SliceProfile, task:
                 inp = upsample_along(lr, a, factor=factor, n_out=src.shape[a])
                 tgt = src if task == "ssr" else blur_along(src, a, profile=profile,
                                                            pixel_mm=pixel)
-
-            def lay(arr: np.ndarray) -> np.ndarray:
-                return np.ascontiguousarray(np.moveaxis(arr, (t, other, a), (0, 1, 2)))
-
+            order = (t, other, a)  # (slices, H, W = the degraded axis)
             centres = None
             if mask is not None and mask.any():
-                centres = np.flatnonzero(lay(mask)).astype(np.int64)
-            stacks.append(_Stack(lay(inp), lay(tgt), centres))
+                centres = np.flatnonzero(_layout(mask, order)).astype(np.int64)
+            stacks.append(_Stack(_layout(inp, order), _layout(tgt, order), centres))
             info.append({"angle_deg": float(angle), "degraded_axis": int(a),
                          "factor": float(factor)})
     log.debug("%s pairs: %d stacks of %s", task, len(stacks), stacks[0].inputs.shape)
