@@ -374,7 +374,7 @@ def test_lapsrn_rejects_channel_change() -> None:
     ).shape == (1, 3, 10, 10)
 
 
-# -- parameter counts (docs/zoo_a_params.md) ---------------------------------------------
+# -- parameter counts (docs/zoo.md) ---------------------------------------------
 
 # (name, kwargs, our count for 1 channel, paper count or None where the paper gives none)
 PARAMS = [

@@ -18,7 +18,7 @@ Decisions:
   a 3-tap kernel cannot be centred on the voxel grid (even outputs see one input
   tap, odd outputs two, a quarter-voxel shift). We use kernel ``r + 2`` (4 for x2,
   5 for x3) with padding 1, centred on volsr's grid convention; this raises the
-  up-sampler's parameter count (see ``docs/zoo_b_params.md``). ``upsampler=
+  up-sampler's parameter count (see ``docs/zoo.md``). ``upsampler=
   "subpixel"`` swaps the deconvolutions for ICNR-initialised sub-pixel stages.
 * Zero padding and biases everywhere; ReLU after every layer except the last.
 * The paper works on the luminance channel only, so its parameter counts are
