@@ -190,15 +190,15 @@ def bench_model(name: str, device: torch.device, args: argparse.Namespace, budge
     n, reps, est = choose(args.size, args.repeats, budget, rate, roi, halo, args.overlap,
                           args.one_pass_size)
     m = min(n, args.one_pass_size)
-    if n != args.size:
-        w_req, c_req, e_req = window_plan(args.size, roi, halo, args.overlap)
-        print(f"   (at the requested {args.size}^3: {w_req} windows of {c_req}^3, "
-              f"exec/useful {e_req / args.size**3:.2f})")
     print(f"## {name}: {per_voxel / 1e3:.1f} kFLOP/voxel (flop_counter/analytic = "
           f"{flop_check:.4f}), dense-conv peak now {peak:.1f} GFLOP/s, halo {halo}, "
           f"warm-up window {ctx_full}^3 at "
           f"{rate / 1e6:.3f} Mvox/s -> volume {n}^3 x {reps} repeat(s), one pass on {m}^3, "
           f"estimated {est:.0f} s (budget {budget:.0f} s)", flush=True)
+    if n != args.size:
+        w_req, c_req, e_req = window_plan(args.size, roi, halo, args.overlap)
+        print(f"   (at the requested {args.size}^3: {w_req} windows of {c_req}^3, "
+              f"exec/useful {e_req / args.size**3:.2f})")
 
     def run(patch: int | None, x: torch.Tensor) -> Callable[[], object]:
         return lambda: sliding_window_predict(

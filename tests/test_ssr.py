@@ -260,8 +260,12 @@ def test_pipeline_output_grid_and_report():
 def test_pipeline_on_an_oblique_scan_with_slices_along_axis_0():
     aff = oblique_affine(spacing=(6.0, 2.0, 2.0))
     lr = _phantom(shape=(6, 24, 20), affine=aff)
-    res = self_super_resolve(lr, saa=False, fusion="average", slice_gap=1.0, **TINY)
+    res = self_super_resolve(lr, saa=False, fusion="average", slice_gap=1.0, random_angles=1,
+                             **TINY)
     assert res.volume.spatial_shape == (18, 24, 20)
+    pairs = res.report["training"]["ssr"]["pairs"]
+    assert [p["degraded_axis"] for p in pairs] == [1, 2, 1, 2]
+    assert pairs[0]["angle_deg"] == 0 and 0 < pairs[2]["angle_deg"] < 90
     assert np.allclose(res.volume.affine, scale_affine(aff, (3, 1, 1)), atol=1e-9)
     assert res.report["networks"]["saa"] is None
     assert res.report["acquisition"]["thickness_mm"] == pytest.approx(5.0)
@@ -299,7 +303,7 @@ def test_saved_weights_reproduce_and_apply_to_another_scan(tmp_path):
     rec = pred.record()
     assert rec["name"] == "ssr" and len(rec["weights_sha256"]) == 64
     assert rec["weights"] == str((tmp_path / "w").resolve())
-    with pytest.raises(ConfigError, match="do not apply|does not apply|do\\(es\\) not apply"):
+    with pytest.raises(ConfigError, match="--patch: not used by --model ssr"):
         ssr_predictor(tmp_path / "w", patch_size=[8, 8, 8])
     other = _phantom(shape=(32, 32, 16), spacing=(2.0, 2.0, 4.0))
     with pytest.raises(InputError, match="same acquisition"):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from volsr.cli import app
 from volsr.cli._common import Overwrite, Quiet, Verbose, fail, handle_errors, setup_logging
@@ -15,11 +16,60 @@ from volsr.cli._common import Overwrite, Quiet, Verbose, fail, handle_errors, se
 DEFAULT_MODEL = "bspline"  # used when neither --model, --weights nor a bundled default exist
 
 
-@app.command()
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def expand_scale(args: list[str]) -> list[str]:
+    """Let ``--scale S`` stand for ``--scale S S S`` (one factor for every axis).
+
+    ``--scale`` takes three numbers; a single number (followed by a non-number or
+    nothing) is repeated. For 2D images ``S S S`` means ``S`` on both axes.
+
+    Example:
+        >>> expand_scale(["x.png", "--scale", "2", "-o", "y.png"])
+        ['x.png', '--scale', '2', '2', '2', '-o', 'y.png']
+    """
+    toks: list[str] = []
+    for k, a in enumerate(args):
+        if a == "--":
+            toks.extend(args[k:])
+            break
+        toks.extend(["--scale", a.split("=", 1)[1]] if a.startswith("--scale=") else [a])
+    out: list[str] = []
+    i = 0
+    while i < len(toks):
+        a = toks[i]
+        if a == "--":
+            out.extend(toks[i:])
+            break
+        if (a == "--scale" and i + 1 < len(toks) and _is_number(toks[i + 1])
+                and (i + 2 >= len(toks) or not _is_number(toks[i + 2]))):
+            out += [a, toks[i + 1], toks[i + 1], toks[i + 1]]
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
+class _InferCommand(TyperCommand):
+    """``volsr infer``: ``--scale`` accepts one number as well as three."""
+
+    def parse_args(self, ctx, args):  # noqa: ANN001, ANN201 - click's signature
+        return super().parse_args(ctx, expand_scale(list(args)))
+
+
+@app.command(cls=_InferCommand)
 @handle_errors
 def infer(
     input: Annotated[Path, typer.Argument(help="Volume file (.nii.gz, .nii, .nrrd, .mha, .mhd), "
-                                          "DICOM series folder, or folder of volumes.")],
+                                          "DICOM series folder, folder of volumes, or a 2D image "
+                                          "(.png, .tif, .tiff, single-frame .dcm).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output file, or folder when "
                                          "the input is a folder.")],
     model: Annotated[Optional[str], typer.Option(
@@ -30,7 +80,8 @@ def infer(
         "--weights", help="Trained weights: a folder with model.json + model.safetensors, or a "
         "training run folder.")] = None,
     scale: Annotated[Optional[tuple[float, float, float]], typer.Option(
-        help="Factor per voxel axis, e.g. 1 1 4.")] = None,
+        help="Factor per voxel axis, e.g. 1 1 4, or one factor for every axis (--scale 2). "
+        "2D images: --scale S (both axes; default: the network's factor).")] = None,
     target_spacing: Annotated[Optional[tuple[float, float, float]], typer.Option(
         help="Output voxel size in mm per voxel axis.")] = None,
     isotropic: Annotated[bool, typer.Option(
@@ -38,8 +89,9 @@ def infer(
     = False,
     reference: Annotated[Optional[Path], typer.Option(
         help="Put the output on this volume's grid (axis-aligned with the input).")] = None,
-    dtype: Annotated[str, typer.Option(help="float32, or 'input' to round, clip and cast back "
-                                       "to the input's stored type.")] = "float32",
+    dtype: Annotated[Optional[str], typer.Option(
+        help="float32, or 'input' to round, clip and cast back to the input's stored type. "
+        "Default: float32 for volumes, the input's bit depth for 2D images.")] = None,
     volume: Annotated[Optional[int], typer.Option("--volume", help="Volume index in a 4D file.")]
     = None,
     series_uid: Annotated[Optional[str], typer.Option(help="DICOM SeriesInstanceUID to read "
@@ -53,7 +105,11 @@ def infer(
     sw_batch_size: Annotated[Optional[int], typer.Option(
         "--sw-batch-size", help="Windows per forward pass (networks).")] = None,
     tta: Annotated[Optional[bool], typer.Option(
-        "--tta/--no-tta", help="Average over flips (networks; slower).")] = None,
+        "--tta/--no-tta", help="Average over flips (networks; slower). 2D networks: the 8 "
+        "flips/transposes of the plane (self-ensemble, the '+' of EDSR+).")] = None,
+    fusion: Annotated[Optional[str], typer.Option(
+        help="2D networks on volumes, through-plane factors: combine the two slice "
+        "orientations by 'average' (default) or 'fba' (Fourier burst accumulation).")] = None,
     num_parts: Annotated[Optional[int], typer.Option(
         "--num-parts", help="Split a folder into this many parts (default: "
         "SLURM_ARRAY_TASK_COUNT when set).")] = None,
@@ -73,7 +129,9 @@ def infer(
     """Super-resolve a scan (file -> file) or every scan in a folder (folder -> folder).
 
     Writes float32 NIfTI with sform and qform set, the output grid following the volsr
-    convention (field of view kept), and a JSON sidecar per output.
+    convention (field of view kept), and a JSON sidecar per output. 2D networks run slice
+    by slice on volumes. 2D images (PNG, TIFF, single-frame DICOM) are written as PNG or
+    TIFF with their bit depth kept and the DPI scaled.
     """
     setup_logging(quiet, verbose)
     from volsr.devices import resolve_device
@@ -82,7 +140,7 @@ def infer(
     resolve_device(device)  # an explicit device that is not there is an error, always
     options = {k: v for k, v in (("patch_size", list(patch) if patch else None),
                                  ("overlap", overlap), ("sw_batch_size", sw_batch_size),
-                                 ("tta", tta)) if v is not None}
+                                 ("tta", tta), ("fusion", fusion)) if v is not None}
     settings = InferSettings(
         model=model, weights=str(weights) if weights else None, scale=scale,
         target_spacing=target_spacing, isotropic=isotropic,

@@ -58,6 +58,9 @@ def ssr(
         help="Combine orientations: fba (Fourier burst accumulation) or average.")] = None,
     tta: Annotated[bool, typer.Option(
         "--tta", help="Also run each slice stack flipped (4 orientations; slower).")] = False,
+    random_angles: Annotated[int, typer.Option(
+        "--random-angles", help="Extra random in-plane rotations of the training slices "
+        "(besides 0/90 degrees and flips).", min=0)] = 0,
     model: Annotated[Optional[str], typer.Option(
         "-m", "--model", help="Registry name of the two 2D networks (default "
         "edsr_baseline_2d).")] = None,
@@ -106,7 +109,7 @@ def ssr(
         profile=profile, profile_kernel=kernel, profile_step=profile_step, saa=saa,
         steps=steps, time_limit=time_limit, scale=scale, target_spacing=target_spacing,
         fusion=fusion, orientations=4 if tta else None, model=model, device=device,
-        seed=seed, save_weights=save_weights,
+        seed=seed, save_weights=save_weights, random_angles=random_angles,
         progress=None if sys.stderr.isatty() else False)
     save_volume(result.volume, output, dtype=dtype, overwrite=overwrite)
     record = base_record("ssr")

@@ -9,7 +9,12 @@ The steps of :meth:`Predictor.run`:
    ``"post"``/``"progressive"`` networks: the network on the input itself, allowed only
    when the output grid is exactly the input grid scaled by the network's factor;
 4. sliding-window inference (:func:`volsr.inference.sliding.sliding_window_predict`);
+   2D networks run slice by slice in the orientations the requested factors call for
+   (in-plane, through-plane with two fused orientations, ...; see
+   :mod:`volsr.inference.slicewise`);
 5. inverse normalisation, so the output is in the input's units, on ``plan.grid``.
+
+2D images (:class:`~volsr.io.image2d.Image2D`) go through :meth:`Predictor.run_image`.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from volsr.io.volume import Volume
 log = logging.getLogger(__name__)
 
 _OVERRIDABLE = ("patch_size", "overlap", "blend", "sw_batch_size", "tta", "device", "amp",
-                "normalization", "halo", "through_plane_axis")
+                "normalization", "halo", "through_plane_axis", "fusion")
 
 
 class Predictor:
@@ -47,6 +52,9 @@ class Predictor:
         overlap, blend, sw_batch_size, tta, halo, amp: see
             :func:`~volsr.inference.sliding.sliding_window_predict`.
         weights: provenance of the weights (``WeightsMeta``), if loaded from disk.
+        through_plane_axis: the thick-slice axis a 3D ``"pre"`` network was trained for.
+        fusion: how a 2D network's orientations are combined for through-plane (and
+            all-axes) factors: ``"average"`` or ``"fba"`` (Fourier burst accumulation).
 
     Example:
         >>> from volsr.models import create_model
@@ -74,6 +82,7 @@ class Predictor:
         amp: bool = True,
         weights: Any = None,
         through_plane_axis: int | None = None,
+        fusion: str = "average",
     ) -> None:
         import torch
 
@@ -110,6 +119,11 @@ class Predictor:
         if through_plane_axis is not None and int(through_plane_axis) not in (0, 1, 2):
             raise ConfigError(f"through_plane_axis must be 0, 1 or 2, got {through_plane_axis}")
         self.through_plane_axis = None if through_plane_axis is None else int(through_plane_axis)
+        from volsr.inference.slicewise import FUSIONS
+
+        if fusion not in FUSIONS:
+            raise ConfigError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+        self.fusion = str(fusion)
 
     @property
     def upsampling(self) -> str:
@@ -166,6 +180,7 @@ class Predictor:
             "overlap": self.overlap,
             "blend": self.blend,
             "tta": self.tta,
+            "fusion": self.fusion,
             "device": str(self.device),
         }
 
@@ -211,6 +226,14 @@ class Predictor:
         arr = volume.data.astype(np.float32, copy=True)  # normalise in place, in float32
         arr -= np.float32(norm.offset)
         arr /= np.float32(norm.scale)
+        if int(getattr(self.model, "spatial_dims", 3)) == 2:
+            from volsr.inference.slicewise import predict_slicewise
+
+            out = predict_slicewise(
+                self.model, arr, plan, fusion=self.fusion, patch_size=self.patch_size,
+                overlap=self.overlap, blend=self.blend, sw_batch_size=self.sw_batch_size,
+                tta=self.tta, halo=self.halo, amp=self.amp, name=self.model_name)
+            return self._finish(volume, out, plan, norm)
         if self.upsampling == "pre":
             from volsr.models.interpolation import Interpolator
 
@@ -237,6 +260,10 @@ class Predictor:
         out = y[0].numpy()
         if swap is not None:
             out = np.ascontiguousarray(np.swapaxes(out, 1 + swap[0], 1 + swap[1]))
+        return self._finish(volume, out, plan, norm)
+
+    def _finish(self, volume: Volume, out: np.ndarray, plan: GridPlan, norm: Any) -> Volume:
+        """Check the output grid, undo the normalisation, wrap as a Volume."""
         if tuple(out.shape[1:]) != tuple(plan.grid.shape):
             raise InputError(f"model output {list(out.shape[1:])} does not match the planned "
                              f"grid {list(plan.grid.shape)}")
@@ -245,6 +272,24 @@ class Predictor:
         data += np.float32(norm.offset)
         log.debug("%s: %s -> %s", self.model_name, volume.spatial_shape, plan.grid.shape)
         return volume.with_data(data, plan.grid.affine.copy())
+
+    def run_image(self, image: Any, *, scale: float | Sequence[float] | None = None) -> Any:
+        """Super-resolve a 2D image (:class:`~volsr.io.image2d.Image2D`) with a 2D network.
+
+        Args:
+            image: the image (e.g. from :func:`volsr.io.image2d.load_image2d`).
+            scale: one factor for both axes or ``(rows, columns)``; default: the
+                network's own factor.
+
+        Returns:
+            An Image2D with the spacing divided and the DPI multiplied by the factor.
+
+        Raises:
+            ConfigError: a 3D network, or a factor a post network cannot produce.
+        """
+        from volsr.inference.slicewise import predict_image2d
+
+        return predict_image2d(self, image, scale=scale)
 
     def _axis_swap(self, plan: GridPlan) -> tuple[int, int] | None:
         """Axes to swap so a one-axis upsampling runs along the network's trained axis.

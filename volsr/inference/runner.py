@@ -6,6 +6,12 @@ once, then each input is read, super-resolved and written (temporary file + rena
 with a JSON sidecar recording the model, weights sha256, settings, input sha256 and
 timings. Folders can be split deterministically across array jobs
 (:func:`resolve_sharding`, :func:`shard`).
+
+2D images (``.png``, ``.tif``/``.tiff``, single-frame ``.dcm``) are read with
+:func:`volsr.io.image2d.load_image2d`, super-resolved by a 2D network (or an
+interpolation baseline) with :func:`volsr.inference.slicewise.predict_image2d` and
+written as PNG/TIFF keeping their bit depth; the factor is ``--scale S`` (both axes; or
+``S_rows S_cols 1``), by default the network's own.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 from volsr.errors import ConfigError, InputError, OutputError, VolsrError
 from volsr.geometry import Grid
 from volsr.io import VOLUME_SUFFIXES_ALL, file_sha256, load_volume, save_volume, volume_suffix
+from volsr.io.image2d import IMAGE2D_WRITE_SUFFIXES, image2d_suffix, is_image2d_path
 from volsr.provenance import base_record, grid_record, read_sidecar, sidecar_path, write_sidecar
 
 log = logging.getLogger(__name__)
@@ -33,7 +40,9 @@ class InferSettings:
     ``model`` is an interpolation name, a bundled model name, or a network name to check
     against ``weights``; None means the bundled ``"default"`` model, else ``"bspline"``.
     :func:`build_predictor` fills in the resolved name, weights folder and sha256.
-    ``options`` are network settings (patch_size, overlap, blend, sw_batch_size, tta).
+    ``options`` are network settings (patch_size, overlap, blend, sw_batch_size, tta,
+    fusion). ``dtype`` None means float32 for volumes and the source's type (bit depth)
+    for 2D images.
     """
 
     model: str | None = "bspline"
@@ -43,7 +52,7 @@ class InferSettings:
     target_spacing: tuple[float, ...] | None = None
     isotropic: bool = False
     reference: str | None = None
-    dtype: str = "float32"
+    dtype: str | None = None
     volume_index: int | None = None
     series_uid: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -65,27 +74,43 @@ class CaseResult:
 
 
 def plan_cases(input_path: Path, output_path: Path, *, suffix: str = "") -> list[tuple[Path, Path]]:
-    """Pair inputs with outputs: file -> file, DICOM folder -> file, folder -> folder."""
+    """Pair inputs with outputs: file -> file, DICOM folder -> file, folder -> folder.
+
+    In a folder, volumes give ``<stem><suffix>.nii.gz`` and 2D images (PNG/TIFF)
+    ``<stem><suffix>`` with their own extension. A 2D image must be written as a 2D
+    image (``.png``, ``.tif``, ``.tiff``).
+    """
     if not input_path.exists():
         raise InputError("no such file or folder", path=input_path)
     out_is_file = volume_suffix(output_path) != ""
     if input_path.is_dir() and not out_is_file:
         inputs = sorted(p for p in input_path.iterdir()
-                        if p.is_file() and volume_suffix(p) in VOLUME_SUFFIXES_ALL
-                        and not p.name.startswith("."))
+                        if p.is_file() and not p.name.startswith(".") and (
+                            volume_suffix(p) in VOLUME_SUFFIXES_ALL
+                            or image2d_suffix(p) in IMAGE2D_WRITE_SUFFIXES))
         if not inputs:
-            raise InputError("folder holds no volumes (.nii, .nii.gz, .nrrd, .mha, .mhd); for a "
-                             "DICOM series give an output file name", path=input_path)
+            raise InputError("folder holds no volumes (.nii, .nii.gz, .nrrd, .mha, .mhd) nor 2D "
+                             "images (.png, .tif); for a DICOM series give an output file name",
+                             path=input_path)
         if output_path.exists() and not output_path.is_dir():
             raise OutputError("output must be a folder when the input is a folder",
                               path=output_path)
         pairs = []
         for p in inputs:
-            stem = p.name[: -len(volume_suffix(p))]
-            pairs.append((p, output_path / f"{stem}{suffix}.nii.gz"))
+            ext = volume_suffix(p)
+            out_ext = ".nii.gz" if ext in VOLUME_SUFFIXES_ALL else ext
+            pairs.append((p, output_path / f"{p.name[: -len(ext)]}{suffix}{out_ext}"))
         return pairs
     if not input_path.is_dir() and not out_is_file:
-        raise OutputError("output file needs a volume extension (.nii.gz, .nii, .nrrd or .mha)",
+        raise OutputError("output file needs a volume extension (.nii.gz, .nii, .nrrd or .mha)"
+                          + (" or, for a 2D image, .png or .tif" if is_image2d_path(input_path)
+                             else ""), path=output_path)
+    if not is_image2d_path(input_path) and image2d_suffix(output_path):
+        raise OutputError(f"a volume is written as .nii.gz, .nii, .nrrd or .mha, not "
+                          f"{image2d_suffix(output_path)!r}", path=output_path)
+    if is_image2d_path(input_path) and image2d_suffix(output_path) not in IMAGE2D_WRITE_SUFFIXES:
+        raise OutputError(f"unsupported file type {volume_suffix(output_path)!r} for the output "
+                          f"of a 2D image ({input_path.name}); write .png, .tif or .tiff",
                           path=output_path)
     return [(input_path, output_path)]
 
@@ -319,6 +344,8 @@ def _one_case(src: Path, dst: Path, settings: InferSettings, predict: Callable[.
             log.info("%s: exists but its sidecar does not match; redoing it", dst)
         else:
             raise OutputError("already exists (use --overwrite or --skip-existing)", path=dst)
+    if is_image2d_path(src):
+        return _one_image(src, dst, settings, predict, info)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     vol = load_volume(src, volume_index=settings.volume_index, series_uid=settings.series_uid)
@@ -329,7 +356,7 @@ def _one_case(src: Path, dst: Path, settings: InferSettings, predict: Callable[.
     result = predict(vol, **grid_kw)
     timings["compute_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    save_volume(result, dst, dtype=settings.dtype, overwrite=True)
+    save_volume(result, dst, dtype=settings.dtype or "float32", overwrite=True)
     timings["write_s"] = time.perf_counter() - t
     record = base_record("infer")
     record.update({
@@ -345,6 +372,45 @@ def _one_case(src: Path, dst: Path, settings: InferSettings, predict: Callable[.
     })
     write_sidecar(sidecar_path(dst), record)
     log.info("%s -> %s (%s)", src, dst, result.describe())
+    return CaseResult(str(src), str(dst), "written")
+
+
+def _one_image(src: Path, dst: Path, settings: InferSettings, predict: Callable[..., Any],
+               info: dict[str, Any] | None) -> CaseResult:
+    """One 2D image: read, super-resolve, write with its bit depth, sidecar."""
+    from volsr.inference.slicewise import image_factor, predict_image2d
+    from volsr.io.image2d import load_image2d, save_image2d
+
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    img = load_image2d(src)
+    sha = file_sha256(src)
+    timings["read_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    scale = image_factor(img, scale=settings.scale, target_spacing=settings.target_spacing,
+                         isotropic=settings.isotropic, reference=settings.reference)
+    out = predict_image2d(predict, img, scale=scale)
+    timings["compute_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    factor = [round(float(v), 6) for v in img.spacing / out.spacing]
+    note = (f"super-resolved by volsr with {settings.model} (x{factor[0]:g} rows, "
+            f"x{factor[1]:g} columns)")
+    save_image2d(out, dst, dtype=settings.dtype or "input", overwrite=True, note=note)
+    timings["write_s"] = time.perf_counter() - t
+    record = base_record("infer")
+    record.update({
+        "model": settings.model,
+        "weights": None if settings.weights is None else {
+            "path": settings.weights, "sha256": settings.weights_sha256},
+        "predictor": info,
+        "settings": settings.record(),
+        "input": {"path": str(src), "sha256": sha, **img.record()},
+        "output": {"path": str(dst), "scale": factor, **out.record()},
+        "warnings": list(img.warnings),
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+    })
+    write_sidecar(sidecar_path(dst), record)
+    log.info("%s -> %s (%s)", src, dst, out.describe())
     return CaseResult(str(src), str(dst), "written")
 
 

@@ -10,7 +10,9 @@ A thin wrapper over :func:`monai.inferers.sliding_window_inference` that adds:
   When the halo covers the network's receptive radius, every window predicts exactly
   what one pass over the whole volume would, so the stitched result does not depend on
   the patch size, the overlap or the blending (up to float rounding);
-* flip test-time augmentation, CUDA autocast, 2D networks run slice by slice, and an
+* test-time augmentation (flips; for 2D networks flips and transposes), CUDA autocast,
+  2D networks run slice by slice (along the last axis; see
+  :mod:`volsr.inference.slicewise` for the other orientations), and an
   output buffer on the CPU when the output would not fit the GPU.
 
 Shapes: input ``(1, C, X, Y, Z)`` -> output ``(1, C_out, X*sx, Y*sy, Z*sz)`` (float32, CPU).
@@ -69,18 +71,38 @@ def auto_halo(model: Any) -> tuple[int, int, int]:
     return tuple(min(MAX_AUTO_HALO, max(0, math.ceil((r - 1) / 2))) for r in rf)  # type: ignore
 
 
-class _Forward:
-    """The model as a batch function with 2D-slicing, flip TTA and autocast."""
+def tta_transforms(two_d: bool, transpose: bool = True) -> list[tuple[tuple[int, ...], bool]]:
+    """The test-time augmentations as ``(flipped dims, transposed)`` pairs.
 
-    def __init__(self, model: Any, *, tta: bool, amp: bool) -> None:
+    3D: the 8 flips of ``(B, C, X, Y, Z)`` along X, Y, Z and their combinations. 2D (the
+    network's plane is X, Y): the 4 flips times {identity, X/Y transpose}, i.e. the 8
+    symmetries of the square (the self-ensemble "+" of EDSR+/RDN+); without
+    ``transpose`` (planes whose two axes have different scales) only the 4 flips.
+
+    Example:
+        >>> len(tta_transforms(True)), len(tta_transforms(True, transpose=False))
+        (8, 4)
+    """
+    dims = (2, 3) if two_d else (2, 3, 4)
+    flips = [c for r in range(len(dims) + 1) for c in itertools.combinations(dims, r)]
+    swaps = (False, True) if two_d and transpose else (False,)
+    return [(f, t) for t in swaps for f in flips]
+
+
+class _Forward:
+    """The model as a batch function with 2D-slicing, dihedral/flip TTA and autocast."""
+
+    def __init__(self, model: Any, *, tta: bool, amp: bool, transpose: bool = True) -> None:
         self.model = model
         self.device = model_device(model)
         self.two_d = int(getattr(model, "spatial_dims", 3)) == 2
         self.amp = amp and self.device.type == "cuda"
-        dims = (2, 3) if self.two_d else (2, 3, 4)
-        self.flips: list[tuple[int, ...]] = [()]
+        if self.two_d and getattr(model, "upsampling", "pre") != "pre":
+            s = tuple(int(v) for v in model.integer_scale())
+            transpose = transpose and s[0] == s[1]  # a transposed (s0, s1) net is (s1, s0)
+        self.flips: list[tuple[tuple[int, ...], bool]] = [((), False)]
         if tta:
-            self.flips = [c for r in range(len(dims) + 1) for c in itertools.combinations(dims, r)]
+            self.flips = tta_transforms(self.two_d, transpose)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         if self.two_d:
@@ -96,8 +118,10 @@ class _Forward:
         total = None
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16,
                                                     enabled=self.amp):
-            for dims in self.flips:
-                y = self._run(torch.flip(x, dims) if dims else x).float()
+            for dims, swap in self.flips:
+                xt = torch.flip(x, dims) if dims else x
+                y = self._run(xt.transpose(2, 3) if swap else xt).float()
+                y = y.transpose(2, 3) if swap else y
                 y = torch.flip(y, dims) if dims else y
                 total = y if total is None else total + y
         return total / len(self.flips) if len(self.flips) > 1 else total  # type: ignore
@@ -116,6 +140,7 @@ def sliding_window_predict(
     device: torch.device | str | None = None,
     amp: bool = True,
     progress: bool = False,
+    transpose: bool = True,
 ) -> torch.Tensor:
     """Predict a whole volume, window by window.
 
@@ -127,13 +152,17 @@ def sliding_window_predict(
         overlap: fraction of overlap of neighbouring windows, in [0, 1).
         blend: ``"gaussian"`` or ``"constant"`` weighting of overlapping windows.
         sw_batch_size: windows per forward pass.
-        tta: average over flips along every spatial axis and their combinations.
+        tta: test-time augmentation (:func:`tta_transforms`): 3D networks average the 8
+            flips; 2D networks the 8 flips/transposes of their plane (4 flips when
+            ``transpose`` is False or a post network's two factors differ).
         halo: extra input context per window side (``"auto"``: the receptive radius,
             at most 16); 0 leaves it to blending alone.
         device: where the stitched output is kept; default: the model's device when it
             fits in half the free GPU memory, else the CPU.
         amp: float16 autocast on CUDA (never on CPU).
         progress: show MONAI's window progress bar.
+        transpose: allow the X/Y transposes in 2D TTA (only valid when the two plane
+            axes have the same scale).
 
     Returns:
         ``(1, C_out, *output_spatial)`` float32 tensor on the CPU.
@@ -148,7 +177,7 @@ def sliding_window_predict(
         raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
     if int(sw_batch_size) < 1:
         raise ConfigError(f"sw_batch_size must be >= 1, got {sw_batch_size}")
-    fwd = _Forward(model, tta=tta, amp=amp)
+    fwd = _Forward(model, tta=tta, amp=amp, transpose=transpose)
     x = x.float()
     shape = tuple(int(n) for n in x.shape[2:])
     scale = volume_scale(model)
@@ -224,4 +253,4 @@ def _output_device(sw_device: torch.device, values: int) -> torch.device:
 
 
 __all__ = ["BLENDS", "auto_halo", "min_volume_size", "model_device", "sliding_window_predict",
-           "volume_scale"]
+           "tta_transforms", "volume_scale"]

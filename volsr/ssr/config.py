@@ -70,7 +70,10 @@ class SSRConfig:
         saa: train and apply the anti-aliasing network.
         orientations: 2 (the two through-plane slice stacks) or 4 (each also flipped).
         fusion: ``fba`` or ``average``; ``fba_p``: FBA exponent.
-        angles: extra in-plane rotation angles (degrees) for training pairs.
+        angles: in-plane rotation angles (degrees) of the training slices; 0 keeps them
+            exact (the 90 degree rotation is always in: both in-plane axes are degraded).
+        random_angles: this many further angles drawn uniformly in (0, 90) from the seed
+            (each adds a resampled copy of the slices; cubic B-spline).
         fg_fraction: share of patches centred on the foreground.
         identity_init: zero the networks' last convolution, so that each starts as the
             identity on its B-spline-interpolated input.
@@ -94,6 +97,7 @@ class SSRConfig:
     fusion: str = "fba"
     fba_p: float = 11.0
     angles: tuple[float, ...] = (0.0,)
+    random_angles: int = 0
     fg_fraction: float = 0.8
     identity_init: bool = True
     normalization: dict[str, Any] = field(
@@ -141,6 +145,8 @@ def _validate(cfg: SSRConfig) -> None:
             raise ConfigError(f"{name} must be a positive integer, got {v!r}")
     if not cfg.lr > 0:
         raise ConfigError(f"learning rate must be > 0, got {cfg.lr!r}")
+    if int(cfg.random_angles) != cfg.random_angles or cfg.random_angles < 0:
+        raise ConfigError(f"random_angles must be an integer >= 0, got {cfg.random_angles!r}")
     if not 0 <= cfg.fg_fraction <= 1:
         raise ConfigError(f"fg_fraction must be in [0, 1], got {cfg.fg_fraction!r}")
 

@@ -18,8 +18,9 @@ from volsr.ssr.model import META_FILE, SSRModel
 
 __all__ = ["is_ssr_weights", "ssr_predictor"]
 
-_NOT_APPLICABLE = ("patch_size", "overlap", "blend", "sw_batch_size", "halo", "amp",
-                   "normalization")
+_NOT_APPLICABLE = {"patch_size": "--patch", "overlap": "--overlap", "blend": "blend",
+                   "sw_batch_size": "--sw-batch-size", "halo": "halo", "amp": "amp",
+                   "normalization": "normalization"}
 
 
 def is_ssr_weights(path: str | Path) -> bool:
@@ -49,10 +50,10 @@ def ssr_predictor(weights_dir: str | Path | None, **opts: Any) -> SSRModel:
         raise ConfigError("--model ssr needs --weights DIR (a folder written by 'volsr ssr "
                           "--save-weights DIR')")
     opts = {k: v for k, v in opts.items() if v is not None}
-    bad = sorted(k for k in opts if k in _NOT_APPLICABLE)
+    bad = [_NOT_APPLICABLE[k] for k in sorted(opts) if k in _NOT_APPLICABLE]
     if bad:
-        raise ConfigError(f"{', '.join(bad)} do(es) not apply to --model ssr (it processes "
-                          "whole 2D slices)")
+        raise ConfigError(f"{', '.join(bad)}: not used by --model ssr (it runs its 2D networks "
+                          "on whole slices)")
     tta = opts.pop("tta", None)
     unknown = sorted(set(opts) - {"device", "fusion", "orientations"})
     if unknown:

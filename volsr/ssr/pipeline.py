@@ -212,8 +212,9 @@ def _train_one(role: str, task: str, hr: np.ndarray, acq: Any, prof: Any, cfg: S
                             depth=cfg.depth)
     if cfg.identity_init:
         zero_last_conv(net)
-    sampler = build_sampler(hr, acq, prof, task, patch_size=cfg.patch_size, angles=cfg.angles,
-                            fg_fraction=cfg.fg_fraction)
+    drawn = np.random.default_rng(cfg.seed).uniform(0.0, 90.0, int(cfg.random_angles))
+    sampler = build_sampler(hr, acq, prof, task, patch_size=cfg.patch_size,
+                            angles=(*cfg.angles, *drawn.tolist()), fg_fraction=cfg.fg_fraction)
     res = train_network(net, sampler, steps=cfg.steps, time_limit=limit,
                         batch_size=cfg.batch_size, lr=cfg.lr, device=dev, seed=seed,
                         progress=progress, desc=f"volsr ssr: train {role.upper()}")
