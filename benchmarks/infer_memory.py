@@ -16,7 +16,7 @@ value inside each step, and ``tracemalloc`` (which sees numpy buffers, not torch
 each step's peak of numpy allocations. The table reports peak RSS raw and net of the
 baseline child, the output size and peak/output (the issue's target: < 2x).
 
-Usage: python benchmarks/infer_memory.py [--cases bspline srcnn_3d] [--quick]
+Usage: python benchmarks/infer_memory.py [--cases bspline srcnn_3d] [--overlap 0.25] [--quick]
        (--quick: a 4-channel srcnn_3d, for a fast check of the memory path only)
 """
 
@@ -116,7 +116,7 @@ class Tracer:
         self.tm.stop()
 
 
-def child(case: str, path: Path, quick: bool) -> None:
+def child(case: str, path: Path, quick: bool, overlap: float) -> None:
     """Run one case in this (fresh) process and print a RESULT json line."""
     import monai.inferers  # noqa: F401  (imported by every case: same baseline)
     import numpy as np
@@ -157,7 +157,8 @@ def child(case: str, path: Path, quick: bool) -> None:
         torch.manual_seed(0)
         kwargs = {"features": (4, 4)} if quick else {}
         net = create_model(case, **kwargs)
-        pred = Predictor(net, model_name=case, device="cpu", patch_size=(64, 64, 64))
+        pred = Predictor(net, model_name=case, device="cpu", patch_size=(64, 64, 64),
+                         overlap=overlap)
         tracer.wrap(pred, "run", "Predictor.run")  # type: ignore[union-attr]
         out = pred.run(vol, isotropic=True)
     res["seconds"] = time.perf_counter() - t0
@@ -174,8 +175,9 @@ def child(case: str, path: Path, quick: bool) -> None:
     print("RESULT " + json.dumps(res), flush=True)
 
 
-def run_child(case: str, path: Path, quick: bool) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--case", case, "--input", str(path)]
+def run_child(case: str, path: Path, quick: bool, overlap: float) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--case", case, "--input", str(path),
+           "--overlap", str(overlap)]
     if quick:
         cmd.append("--quick")
     print("$ " + " ".join(cmd[1:]), flush=True)
@@ -208,22 +210,24 @@ def main() -> None:
     ap.add_argument("--cases", nargs="+", default=["bspline", "srcnn_3d"],
                     choices=CASES[1:])
     ap.add_argument("--input", type=Path, default=SHARED_DATA / CT)
+    ap.add_argument("--overlap", type=float, default=0.25,
+                    help="sliding-window overlap of the network case (Predictor default 0.25)")
     ap.add_argument("--quick", action="store_true",
                     help="srcnn_3d with 4+4 features (same memory path, much faster)")
     args = ap.parse_args()
     if args.case:
-        child(args.case, args.input, args.quick)
+        child(args.case, args.input, args.quick, args.overlap)
         return
     if not args.input.is_file():
         print(f"skipped: {args.input} not found")
         return
-    base = run_child("baseline", args.input, args.quick)
+    base = run_child("baseline", args.input, args.quick, args.overlap)
     print(f"# baseline child: RSS after imports {base['rss_after_import']:.1f} MiB, after "
           f"loading {base['input_shape']} ({base['input_mib']:.1f} MiB float32) "
           f"{base['rss_after_load']:.1f} MiB, peak {base['peak_rss']:.1f} MiB", flush=True)
     rows = []
     for case in args.cases:
-        res = run_child(case, args.input, args.quick)
+        res = run_child(case, args.input, args.quick, args.overlap)
         print_timeline(res)
         out = res["output_mib"]
         net = res["peak_rss"] - base["peak_rss"]

@@ -58,7 +58,7 @@ def _run_simulated(job: dict[str, Any]) -> dict[str, Any]:
     from volsr.ssr import self_super_resolve
 
     if job.get("threads"):
-        torch.set_num_threads(job["threads"])
+        torch.set_num_threads(job["threads"])  # B-spline too
     truth, lr, thickness_mm = _simulate(job["path"], job["axis"], job["factor"],
                                         job["profile"], job["gap"])
     t0 = time.perf_counter()

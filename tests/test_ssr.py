@@ -323,6 +323,19 @@ def test_networks_must_be_2d_refiners():
     assert res.report["networks"]["ssr"]["add_input"] is True
 
 
+def test_bad_options_fail_before_any_training(tmp_path):
+    from volsr.errors import OutputError
+
+    lr, never = _phantom(), {**TINY, "steps": 10**9}  # training would never end
+    with pytest.raises(ConfigError, match="exactly one"):
+        self_super_resolve(lr, scale=(1, 1, 4), target_spacing=2.0, **never)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="is a file"):
+        self_super_resolve(lr, save_weights=tmp_path / "file", **never)
+    with pytest.raises(ConfigError, match="custom"):
+        self_super_resolve(lr, profile="custom", **never)
+
+
 def test_explicit_cuda_without_cuda_is_an_error():
     import torch
 
@@ -349,7 +362,8 @@ def test_cli_writes_output_and_sidecar(tmp_path):
     save_volume(_phantom(), src)
     out = tmp_path / "sr.nii.gz"
     r = _cli("ssr", src, "-o", out, "--budget", "fast", "--steps", "3", "--device", "cpu",
-             "--slice-thickness", "6", "--profile", "rect", "--save-weights", tmp_path / "w")
+             "--slice-thickness", "6", "--profile", "rect", "--save-weights", tmp_path / "w",
+             "--threads", "1")
     assert r.exit_code == 0, r.output
     vol = load_volume(out)
     assert vol.spatial_shape == (32, 32, 32)
@@ -359,7 +373,7 @@ def test_cli_writes_output_and_sidecar(tmp_path):
     assert side["profile"] == {"kind": "rect", "thickness_mm": 6.0}
     assert side["settings"]["budget"] == "fast" and side["settings"]["steps"] == 3
     assert side["output_grid"]["shape"] == [32, 32, 32]
-    assert len(side["input"]["sha256"]) == 64
+    assert len(side["input"]["sha256"]) == 64 and side["threads"] == 1
     assert (tmp_path / "w" / "ssr.json").is_file()
 
 

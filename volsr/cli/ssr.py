@@ -70,6 +70,9 @@ def ssr(
     target_spacing: Annotated[Optional[tuple[float, float, float]], typer.Option(
         "--target-spacing", help="Output voxel size in mm per voxel axis.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(
+        help="CPU threads for torch (default: torch's choice; on a busy shared machine 1 "
+        "can be much faster).", min=1)] = None,
     seed: Annotated[int, typer.Option(help="Seed of initialisation and sampling.")] = 0,
     save_weights: Annotated[Optional[Path], typer.Option(
         "--save-weights", help="Save both networks + ssr.json here, to reapply them with "
@@ -109,7 +112,7 @@ def ssr(
         profile=profile, profile_kernel=kernel, profile_step=profile_step, saa=saa,
         steps=steps, time_limit=time_limit, scale=scale, target_spacing=target_spacing,
         fusion=fusion, orientations=4 if tta else None, model=model, device=device,
-        seed=seed, save_weights=save_weights, random_angles=random_angles,
+        seed=seed, save_weights=save_weights, random_angles=random_angles, threads=threads,
         progress=None if sys.stderr.isatty() else False)
     save_volume(result.volume, output, dtype=dtype, overwrite=overwrite)
     record = base_record("ssr")

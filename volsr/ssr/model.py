@@ -226,14 +226,9 @@ class SSRModel:
     def save(self, folder: str | Path) -> Path:
         """Write ``ssr.json`` + ``ssr/`` (+ ``saa/``) into ``folder`` (created if missing)."""
         from volsr.checkpoint import save_weights
-        from volsr.errors import OutputError
         from volsr.io import atomic_write
 
-        folder = Path(folder)
-        if folder.exists() and not folder.is_dir():
-            raise OutputError("weights folder is a file", path=folder)
-        if not folder.parent.exists():
-            raise OutputError("parent folder does not exist", path=folder)
+        folder = self.check_folder(folder)
         folder.mkdir(exist_ok=True)
         for key, tn in (("saa", self.saa), ("ssr", self.ssr)):
             if tn is None:
@@ -246,6 +241,18 @@ class SSRModel:
             tmp.write_text(json.dumps(self.meta(), indent=2) + "\n")
         self.folder = folder
         log.info("saved self-SR model to %s", folder)
+        return folder
+
+    @staticmethod
+    def check_folder(folder: str | Path) -> Path:
+        """Raise :class:`~volsr.errors.OutputError` unless ``folder`` can hold saved weights."""
+        from volsr.errors import OutputError
+
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise OutputError("weights folder is a file", path=folder)
+        if not folder.parent.is_dir():
+            raise OutputError("parent folder does not exist", path=folder)
         return folder
 
     @classmethod

@@ -48,7 +48,7 @@ from volsr.ssr.header import analyze_header
 from volsr.ssr.model import SSRModel, TrainedNet
 from volsr.ssr.pairs import build_sampler
 from volsr.ssr.profile import build_profile
-from volsr.ssr.train import adds_residual, train_network
+from volsr.ssr.train import adds_residual, torch_threads, train_network
 
 __all__ = ["SSRResult", "self_super_resolve"]
 
@@ -93,6 +93,7 @@ def self_super_resolve(
     seed: int = 0,
     save_weights: str | Path | None = None,
     progress: bool | None = None,
+    threads: int | None = None,
     **settings: Any,
 ) -> SSRResult:
     """Super-resolve a thick-slice scan from itself (no external training data).
@@ -115,6 +116,8 @@ def self_super_resolve(
         seed: seed of initialisation and sampling (SAA uses ``seed``, SSR ``seed + 1``).
         save_weights: folder to save the trained model into.
         progress: tqdm bars (None: only on a terminal).
+        threads: CPU threads for torch during this call (None: torch's setting). On a
+            busy shared machine 1 can be many times faster than oversubscribed threads.
         **settings: further :class:`~volsr.ssr.config.SSRConfig` fields (batch_size,
             patch_size, lr, angles, fg_fraction, fba_p, normalization, width, depth).
 
@@ -137,50 +140,68 @@ def self_super_resolve(
     """
     from volsr.data.normalize import fit_normalization
     from volsr.devices import resolve_device
+    from volsr.inference.grid import plan_output_grid
+
+    with torch_threads(threads):
+        t_start = time.perf_counter()
+        dev = resolve_device(str(device)) if isinstance(device, str) else device
+        acq = analyze_header(volume, slice_thickness=slice_thickness, slice_gap=slice_gap)
+        prof = build_profile(profile, thickness=None if profile == "custom" else acq.thickness,
+                             kernel=profile_kernel, step=profile_step)
+        cfg = resolve_config(budget, steps=steps, time_limit=time_limit, saa=saa, fusion=fusion,
+                             orientations=orientations, model=model, model_kwargs=model_kwargs,
+                             seed=seed, **settings)
+        if scale is not None or target_spacing is not None or reference is not None:
+            plan_output_grid(volume.grid, scale=scale, target_spacing=target_spacing,
+                             reference=reference)  # bad grid options fail before training
+        if save_weights is not None:
+            SSRModel.check_folder(save_weights)
+        for w in acq.warnings:
+            log.warning("%s", w)
+        log.info("slice axis %d, factor %.4g (%.4g mm slices, %.4g mm in-plane), %s profile "
+                 "%.4g mm, budget %s", acq.axis, acq.factor, acq.slice_spacing,
+                 acq.inplane_spacing, prof.kind, prof.thickness, cfg.budget)
+        norm = fit_normalization(volume.data, cfg.normalization)
+        hr = np.asarray(norm.forward(volume.data[0].astype(np.float64)), np.float32)
+
+        n_nets = 2 if cfg.saa else 1
+        limit = None if cfg.time_limit is None else cfg.time_limit / n_nets
+        if cfg.max_seconds is not None:
+            limit = cfg.max_seconds if limit is None else min(limit, cfg.max_seconds)
+        timings: dict[str, float] = {}
+        training: dict[str, Any] = {}
+        nets: dict[str, TrainedNet | None] = {"saa": None, "ssr": None}
+        tasks = [("saa", "saa", cfg.seed), ("ssr", "ssr_after_saa", cfg.seed + 1)] if cfg.saa \
+            else [("ssr", "ssr", cfg.seed + 1)]
+        for role, task, net_seed in tasks:
+            nets[role], training[role] = _train_one(
+                role, task, hr, acq, prof, cfg, net_seed, dev, limit, progress)
+            timings[f"train_{role}_s"] = round(training[role]["seconds"], 3)
+
+        ssr_model = SSRModel(acquisition=acq, profile=prof, ssr=nets["ssr"], saa=nets["saa"],
+                             normalization=dict(cfg.normalization), fusion=cfg.fusion,
+                             fba_p=cfg.fba_p, orientations=cfg.orientations, device=dev,
+                             training={"config": cfg.to_dict(), **training})
+        apply_t: dict[str, float] = {}
+        out = ssr_model.run(volume, scale=scale, target_spacing=target_spacing,
+                            reference=reference, timings=apply_t)
+        timings["apply_s"] = round(apply_t["apply_s"], 3)
+        if save_weights is not None:
+            ssr_model.save(save_weights)
+        timings["total_s"] = round(time.perf_counter() - t_start, 3)
+        report = _report(acq, prof, cfg, norm, nets, training, dev, timings, out, save_weights)
+        return SSRResult(volume=out, report=report, model=ssr_model)
+
+
+def _report(acq: Any, prof: Any, cfg: SSRConfig, norm: Any, nets: dict[str, Any],
+            training: dict[str, Any], dev: Any, timings: dict[str, float], out: Volume,
+            save_weights: str | Path | None) -> dict[str, Any]:
+    """The JSON-ready run record (what the sidecar of ``volsr ssr`` holds)."""
+    import torch
+
     from volsr.provenance import grid_record
 
-    t_start = time.perf_counter()
-    dev = resolve_device(str(device)) if isinstance(device, str) else device
-    acq = analyze_header(volume, slice_thickness=slice_thickness, slice_gap=slice_gap)
-    prof = build_profile(profile, thickness=None if profile == "custom" else acq.thickness,
-                         kernel=profile_kernel, step=profile_step)
-    cfg = resolve_config(budget, steps=steps, time_limit=time_limit, saa=saa, fusion=fusion,
-                         orientations=orientations, model=model, model_kwargs=model_kwargs,
-                         seed=seed, **settings)
-    for w in acq.warnings:
-        log.warning("%s", w)
-    log.info("slice axis %d, factor %.4g (%.4g mm slices, %.4g mm in-plane), %s profile "
-             "%.4g mm, budget %s", acq.axis, acq.factor, acq.slice_spacing,
-             acq.inplane_spacing, prof.kind, prof.thickness, cfg.budget)
-    norm = fit_normalization(volume.data, cfg.normalization)
-    hr = np.asarray(norm.forward(volume.data[0].astype(np.float64)), np.float32)
-
-    n_nets = 2 if cfg.saa else 1
-    limit = None if cfg.time_limit is None else cfg.time_limit / n_nets
-    if cfg.max_seconds is not None:
-        limit = cfg.max_seconds if limit is None else min(limit, cfg.max_seconds)
-    timings: dict[str, float] = {}
-    training: dict[str, Any] = {}
-    nets: dict[str, TrainedNet | None] = {"saa": None, "ssr": None}
-    tasks = [("saa", "saa", cfg.seed), ("ssr", "ssr_after_saa", cfg.seed + 1)] if cfg.saa \
-        else [("ssr", "ssr", cfg.seed + 1)]
-    for role, task, net_seed in tasks:
-        nets[role], training[role] = _train_one(
-            role, task, hr, acq, prof, cfg, net_seed, dev, limit, progress)
-        timings[f"train_{role}_s"] = round(training[role]["seconds"], 3)
-
-    ssr_model = SSRModel(acquisition=acq, profile=prof, ssr=nets["ssr"], saa=nets["saa"],
-                         normalization=dict(cfg.normalization), fusion=cfg.fusion,
-                         fba_p=cfg.fba_p, orientations=cfg.orientations, device=dev,
-                         training={"config": cfg.to_dict(), **training})
-    apply_t: dict[str, float] = {}
-    out = ssr_model.run(volume, scale=scale, target_spacing=target_spacing,
-                        reference=reference, timings=apply_t)
-    timings["apply_s"] = round(apply_t["apply_s"], 3)
-    if save_weights is not None:
-        ssr_model.save(save_weights)
-    timings["total_s"] = round(time.perf_counter() - t_start, 3)
-    report = {
+    return {
         "method": "self-super-resolution (SMORE-style: SAA + SSR)" if cfg.saa
         else "self-super-resolution (SMORE-style: SSR only)",
         "acquisition": acq.to_dict(),
@@ -194,12 +215,12 @@ def self_super_resolve(
         "training": training,
         "seeds": {"seed": cfg.seed, "saa": cfg.seed if cfg.saa else None, "ssr": cfg.seed + 1},
         "device": str(dev),
+        "threads": torch.get_num_threads() if dev.type == "cpu" else None,
         "timings": timings,
         "output_grid": grid_record(out.spatial_shape, out.affine),
         "weights": None if save_weights is None else str(Path(save_weights)),
         "warnings": list(acq.warnings),
     }
-    return SSRResult(volume=out, report=report, model=ssr_model)
 
 
 def _train_one(role: str, task: str, hr: np.ndarray, acq: Any, prof: Any, cfg: SSRConfig,

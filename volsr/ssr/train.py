@@ -10,10 +10,12 @@ stopped by ``steps``, not by a time limit).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +23,29 @@ import numpy as np
 
 from volsr.ssr.pairs import PairSampler
 
-__all__ = ["TrainResult", "adds_residual", "forward", "train_network"]
+__all__ = ["TrainResult", "adds_residual", "forward", "torch_threads", "train_network"]
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (None: unchanged), then restore."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        from volsr.errors import ConfigError
+
+        raise ConfigError(f"--threads must be a positive integer, got {n!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def adds_residual(net: Any) -> bool:
