@@ -80,6 +80,10 @@ def resolve_model(model: Any, weights: str | Path | None, options: dict[str, Any
     from volsr.models import create_model, model_entry
     from volsr.weights import resolve_bundled
 
+    if isinstance(model, str) and model.lower() == "ssr":
+        from volsr.ssr.infer_hook import ssr_predictor
+
+        return ssr_predictor(weights, **options)
     if weights is not None:
         pred = Predictor.from_pretrained(weights, **options)
         if isinstance(model, str) and model not in ("default", pred.model_name) and (

@@ -194,6 +194,8 @@ def build_predictor(settings: InferSettings, *, device: Any = "auto"
 
     name, opts = settings.model, dict(settings.options)
     source: str | None = settings.weights
+    if (name or "").lower() == "ssr":
+        return _ssr_predictor(settings, device, opts)
     if source is None:
         if name is None:
             default = resolve_bundled("default")
@@ -229,6 +231,37 @@ def build_predictor(settings: InferSettings, *, device: Any = "auto"
     resolved = replace(settings, model=pred.model_name, weights=info["weights"],
                        weights_sha256=info["weights_sha256"])
     return pred, resolved, info
+
+
+def _ssr_predictor(settings: InferSettings, device: Any, opts: dict[str, Any]
+                   ) -> tuple[Callable[..., Any], InferSettings, dict[str, Any]]:
+    """``--model ssr``: saved self-SR networks (``--weights``), or self-SR trained per scan."""
+    from dataclasses import replace
+
+    if settings.weights is not None:
+        from volsr.ssr.infer_hook import ssr_predictor
+
+        pred = ssr_predictor(settings.weights, device=device, **opts)
+        info = pred.record()
+        from volsr.io import file_sha256
+
+        weights_sha = file_sha256(settings.weights)
+        return pred, replace(settings, model="ssr", weights_sha256=weights_sha), info
+    from volsr.ssr import self_super_resolve
+
+    extra = {k: v for k, v in opts.items() if v is not None}
+    bad = sorted(set(extra) - {"fusion"})
+    if bad:
+        raise ConfigError(f"{', '.join(bad)}: not used by --model ssr; use 'volsr ssr' for "
+                          "the self-SR options")
+
+    def predict(volume, **grid):  # noqa: ANN001, ANN202 - trains on each scan itself
+        if grid.pop("isotropic", False):
+            grid = {}
+        return self_super_resolve(volume, device=device, progress=False, **grid, **extra).volume
+
+    info = {"name": "ssr", "trained_per_scan": True, "budget": "default", **extra}
+    return predict, replace(settings, model="ssr"), info
 
 
 def _is_interpolation(name: str) -> bool:
