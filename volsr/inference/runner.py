@@ -391,19 +391,9 @@ def _one_case(src: Path, dst: Path, settings: InferSettings, predict: Callable[.
     t = time.perf_counter()
     save_volume(result, dst, dtype=settings.dtype or "float32", overwrite=True)
     timings["write_s"] = time.perf_counter() - t
-    record = base_record("infer")
-    record.update({
-        "model": settings.model,
-        "weights": None if settings.weights is None else {
-            "path": settings.weights, "sha256": settings.weights_sha256},
-        "predictor": info,
-        "settings": settings.record(),
-        "input": {"path": str(src), "sha256": sha, **grid_record(vol.spatial_shape, vol.affine)},
-        "output": {"path": str(dst), **grid_record(result.spatial_shape, result.affine)},
-        "warnings": vol.meta.warnings,
-        "timings": {k: round(v, 4) for k, v in timings.items()},
-    })
-    write_sidecar(sidecar_path(dst), record)
+    _write_record(dst, settings, info, timings, vol.meta.warnings,
+                  {"path": str(src), "sha256": sha, **grid_record(vol.spatial_shape, vol.affine)},
+                  {"path": str(dst), **grid_record(result.spatial_shape, result.affine)})
     log.info("%s -> %s (%s)", src, dst, result.describe())
     return CaseResult(str(src), str(dst), "written")
 
@@ -430,6 +420,17 @@ def _one_image(src: Path, dst: Path, settings: InferSettings, predict: Callable[
             f"x{factor[1]:g} columns)")
     save_image2d(out, dst, dtype=settings.dtype or "input", overwrite=True, note=note)
     timings["write_s"] = time.perf_counter() - t
+    _write_record(dst, settings, info, timings, list(img.warnings),
+                  {"path": str(src), "sha256": sha, **img.record()},
+                  {"path": str(dst), "scale": factor, **out.record()})
+    log.info("%s -> %s (%s)", src, dst, out.describe())
+    return CaseResult(str(src), str(dst), "written")
+
+
+def _write_record(dst: Path, settings: InferSettings, info: dict[str, Any] | None,
+                  timings: dict[str, float], warnings: list[str], inp: dict[str, Any],
+                  out: dict[str, Any]) -> None:
+    """The provenance sidecar of one output (volumes and 2D images alike)."""
     record = base_record("infer")
     record.update({
         "model": settings.model,
@@ -437,14 +438,12 @@ def _one_image(src: Path, dst: Path, settings: InferSettings, predict: Callable[
             "path": settings.weights, "sha256": settings.weights_sha256},
         "predictor": info,
         "settings": settings.record(),
-        "input": {"path": str(src), "sha256": sha, **img.record()},
-        "output": {"path": str(dst), "scale": factor, **out.record()},
-        "warnings": list(img.warnings),
+        "input": inp,
+        "output": out,
+        "warnings": warnings,
         "timings": {k: round(v, 4) for k, v in timings.items()},
     })
     write_sidecar(sidecar_path(dst), record)
-    log.info("%s -> %s (%s)", src, dst, out.describe())
-    return CaseResult(str(src), str(dst), "written")
 
 
 def _grid_kwargs(settings: InferSettings, reference: Grid | None) -> dict[str, Any]:
