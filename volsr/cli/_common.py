@@ -36,7 +36,7 @@ def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
     logger.setLevel(level)
     logger.propagate = False
     # nibabel prints header repairs itself; volsr reports what matters in its own words
-    logging.getLogger("nibabel.global").setLevel(logging.ERROR)
+    logging.getLogger("nibabel.global").setLevel(logging.CRITICAL)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

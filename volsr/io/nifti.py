@@ -64,6 +64,7 @@ def read_nifti(path: Path, *, volume_index: int | None = None) -> Volume:
         raise InputError(f"--volume {k} is out of range: the image has {n_vols} volume(s)", path=p)
     if n_vols > 1:
         meta.volume_index = k
+    _check_data_size(shape, dtype, hdr, p)
     try:
         if extra:
             proxy = img.dataobj
@@ -131,6 +132,30 @@ def _check_shape(shape: tuple[int, ...], path: str) -> tuple[int, int, int]:
         raise InputError(f"image has a single voxel along some axis (shape {_shape(shape)}); "
                          "volsr needs a 3D volume", path=path)
     return spatial  # type: ignore[return-value]
+
+
+# deflate cannot compress better than about 1032:1, so a .gz smaller than this fraction
+# of the declared data is certainly truncated
+MAX_DEFLATE_RATIO = 1032
+
+
+def _check_data_size(shape: tuple[int, ...], dtype: np.dtype, hdr,  # noqa: ANN001
+                     path: str) -> None:
+    """Refuse a header declaring more voxel data than the file can hold, before reading.
+
+    Without this, a truncated file whose header claims e.g. 2000^3 voxels makes the
+    reader allocate the declared size (gigabytes) only to find the data missing.
+    """
+    offset = float(hdr["vox_offset"])
+    offset = int(offset) if np.isfinite(offset) and offset > 0 else 0
+    declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize + offset
+    size = Path(path).stat().st_size
+    gz = str(path).lower().endswith(".gz")
+    room = size * MAX_DEFLATE_RATIO + 1024 if gz else size
+    if declared > room:
+        raise InputError(f"voxel data is truncated: the header declares {_shape(shape)} "
+                         f"{dtype.name} voxels ({declared:,} bytes) but the "
+                         f"{'compressed ' if gz else ''}file has only {size:,} bytes", path=path)
 
 
 def _check_pixdim(hdr, path: str) -> None:  # noqa: ANN001 - nibabel header

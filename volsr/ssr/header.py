@@ -125,13 +125,13 @@ def analyze_header(
         (2, 4.0, 4.0, 0.0)
     """
     if isinstance(volume, Volume):
-        affine, data_shape = volume.affine, volume.data.shape
+        affine, data_shape, path = volume.affine, volume.data.shape, volume.meta.path
     else:
-        affine, data_shape = np.asarray(volume, dtype=np.float64), shape
+        affine, data_shape, path = np.asarray(volume, dtype=np.float64), shape, None
     if data_shape is not None and (len(data_shape) != 4 or int(data_shape[0]) != 1):
         raise InputError(f"self-super-resolution needs one 3D scan; got data of shape "
                          f"{tuple(int(n) for n in data_shape)} (4D or multi-channel: pick one "
-                         "volume, e.g. --volume N)")
+                         "volume, e.g. --volume N)", path=path)
     sp = spacing_from_affine(affine)
     order = np.argsort(sp, kind="stable")
     s0, s1, s2 = (float(sp[i]) for i in order)
@@ -139,16 +139,17 @@ def analyze_header(
         if s1 > ratio * s0:
             raise InputError(f"two voxel axes are coarse ({_fmt(sp)} mm): self-super-resolution "
                              "needs exactly one thick-slice axis and two fine, equal in-plane "
-                             "axes")
+                             "axes", path=path)
         raise InputError(f"the scan is (nearly) isotropic ({_fmt(sp)} mm): no voxel axis is more "
                          f"than {ratio:g}x coarser than the others, so there is no thick-slice "
-                         "direction to super-resolve (use 'volsr infer' for isotropic upsampling)")
+                         "direction to super-resolve (use 'volsr infer' for isotropic upsampling)",
+                         path=path)
     axis = int(order[2])
     inplane = tuple(sorted(int(i) for i in order[:2]))
     if s1 > ratio * s0:
         raise InputError(f"the in-plane spacings differ too much ({_fmt(sp)} mm): "
                          "self-super-resolution learns from square in-plane pixels; resample "
-                         "the scan in-plane first")
+                         "the scan in-plane first", path=path)
     warnings: list[str] = []
     if s1 > (1.0 + INPLANE_WARN) * s0:
         warnings.append(f"in-plane spacings differ by {100 * (s1 / s0 - 1):.1f}% "

@@ -102,7 +102,10 @@ class PairSampler:
         self.fg_fraction = float(fg_fraction)
         self.flips = bool(flips)
         self.info = list(info)
-        k, h, w = self.stacks[0].inputs.shape
+        # stacks differ in shape (each in-plane axis is degraded in turn), so the patch
+        # must fit the smallest of them
+        h = min(st.inputs.shape[1] for st in self.stacks)
+        w = min(st.inputs.shape[2] for st in self.stacks)
         self.patch = (min(int(patch_size), h), min(int(patch_size), w))
 
     def sample(self, rng: np.random.Generator, batch: int, *, return_meta: bool = False
