@@ -46,4 +46,5 @@ _ = (data, demo, degrade, evaluate, infer, misc, ssr, train)
 
 def main() -> None:
     """Console-script entry point."""
+    _common.install_signal_handlers()
     app()

@@ -39,6 +39,24 @@ def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
     logging.getLogger("nibabel.global").setLevel(logging.CRITICAL)
 
 
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM (e.g. from a scheduler)."""
+
+
+def install_signal_handlers() -> None:
+    """Turn SIGTERM into :class:`Terminated` so that it unwinds like Ctrl-C: temporary files
+    are removed and the command exits with one message (status 143)."""
+    import signal
+
+    def _raise(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, _raise)
+    except (ValueError, OSError):  # not the main thread, or no signals here
+        pass
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one error line and return the Exit to raise."""
     typer.echo(f"volsr: error: {message}", err=True)
@@ -63,6 +81,9 @@ def handle_errors(func: F) -> F:
             raise fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted; no partial output was left behind", 130) from None
+        except Terminated:
+            raise fail("terminated (SIGTERM); no partial output was left behind; rerun with "
+                       "--skip-existing to finish", 143) from None
         except MemoryError:
             raise fail("out of memory; try a smaller --patch or fewer threads", 1) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI

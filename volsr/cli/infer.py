@@ -123,6 +123,9 @@ def infer(
         "input.")] = False,
     keep_going: Annotated[bool, typer.Option(
         "--keep-going", help="In folder mode, continue after a failed scan.")] = False,
+    report: Annotated[Optional[Path], typer.Option(
+        help="Write a JSON report of every case (written / skipped / failed / not run).")]
+    = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -155,7 +158,7 @@ def infer(
     results = run_inference(input, output, settings, device=device, overwrite=overwrite,
                             skip_existing=skip_existing, suffix=suffix, keep_going=keep_going,
                             progress=None if sys.stderr.isatty() else False,
-                            num_parts=parts, part_id=part)
+                            num_parts=parts, part_id=part, report=report)
     failed = [r for r in results if r.status == "failed"]
     if not quiet:
         done = sum(r.status == "written" for r in results)

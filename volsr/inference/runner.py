@@ -296,6 +296,7 @@ def run_inference(
     progress: bool | None = None,
     num_parts: int = 1,
     part_id: int = 0,
+    report: str | Path | None = None,
 ) -> list[CaseResult]:
     """Super-resolve a file or a folder of files.
 
@@ -350,19 +351,41 @@ def run_inference(
     results: list[CaseResult] = []
     bar = tqdm(pairs, desc="volsr infer", unit="scan", disable=progress is False or (
         None if progress is None else False), leave=False)
-    for src, dst in bar:
-        t0 = time.perf_counter()
-        try:
-            res = _one_case(src, dst, settings, predict, reference, info,
-                            overwrite=overwrite, skip_existing=skip_existing)
-        except VolsrError as exc:
-            res = CaseResult(str(src), str(dst), "failed", str(exc))
-            if not keep_going:
-                raise
-            log.error("%s", exc)
-        res.seconds = round(time.perf_counter() - t0, 3)
-        results.append(res)
+    try:
+        for src, dst in bar:
+            t0 = time.perf_counter()
+            try:
+                res = _one_case(src, dst, settings, predict, reference, info,
+                                overwrite=overwrite, skip_existing=skip_existing)
+            except VolsrError as exc:
+                res = CaseResult(str(src), str(dst), "failed", str(exc),
+                                 round(time.perf_counter() - t0, 3))
+                results.append(res)
+                if not keep_going:
+                    raise
+                log.error("%s", exc)
+                continue
+            res.seconds = round(time.perf_counter() - t0, 3)
+            results.append(res)
+    finally:
+        if report is not None:
+            write_report(report, pairs, results, settings)
     return results
+
+
+def write_report(path: str | Path, pairs: list[tuple[Path, Path]], results: list[CaseResult],
+                 settings: InferSettings) -> Path:
+    """JSON run report: every planned case with its status (``written``, ``skipped``,
+    ``failed`` with the error, or ``not run`` when the run stopped before it)."""
+    done = {r.input: r for r in results}
+    cases = [asdict(done[str(src)]) if str(src) in done else
+             asdict(CaseResult(str(src), str(dst), "not run")) for src, dst in pairs]
+    counts: dict[str, int] = {}
+    for c in cases:
+        counts[c["status"]] = counts.get(c["status"], 0) + 1
+    record = base_record("infer-report")
+    record.update({"settings": settings.record(), "counts": counts, "cases": cases})
+    return write_sidecar(path, record)
 
 
 def _one_case(src: Path, dst: Path, settings: InferSettings, predict: Callable[..., Any],
