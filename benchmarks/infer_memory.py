@@ -175,7 +175,7 @@ def child(case: str, path: Path, quick: bool, overlap: float) -> None:
     print("RESULT " + json.dumps(res), flush=True)
 
 
-def run_child(case: str, path: Path, quick: bool, overlap: float) -> dict[str, Any]:
+def run_child(case: str, path: Path, quick: bool, overlap: float) -> dict[str, Any] | None:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--case", case, "--input", str(path),
            "--overlap", str(overlap)]
     if quick:
@@ -185,7 +185,8 @@ def run_child(case: str, path: Path, quick: bool, overlap: float) -> dict[str, A
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n")
-        raise SystemExit(f"case {case} failed (exit {proc.returncode})")
+        print(f"# case {case} failed (exit {proc.returncode})", flush=True)
+        return None
     res = json.loads(lines[-1][len("RESULT "):])
     res["children_maxrss"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     return res
@@ -222,12 +223,17 @@ def main() -> None:
         print(f"skipped: {args.input} not found")
         return
     base = run_child("baseline", args.input, args.quick, args.overlap)
+    if base is None:
+        raise SystemExit("the baseline child failed")
     print(f"# baseline child: RSS after imports {base['rss_after_import']:.1f} MiB, after "
           f"loading {base['input_shape']} ({base['input_mib']:.1f} MiB float32) "
           f"{base['rss_after_load']:.1f} MiB, peak {base['peak_rss']:.1f} MiB", flush=True)
     rows = []
     for case in args.cases:
         res = run_child(case, args.input, args.quick, args.overlap)
+        if res is None:
+            rows.append({"case": case, "output": "failed"})
+            continue
         print_timeline(res)
         out = res["output_mib"]
         net = res["peak_rss"] - base["peak_rss"]

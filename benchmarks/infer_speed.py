@@ -21,10 +21,10 @@ so a window of V input voxels costs V * (FLOPs per voxel):
 * sliding/one-pass = time with the default patch / time of one whole-volume pass
   (patch_size=None) on the same volume (at most --one-pass-size per side).
 
-Time budget: the volume side is reduced per model (from --size down to 80) and repeats
-(3, then 2, then 1) until the estimated time (from the warm-up window's speed) fits an
-equal share of the remaining --budget seconds; the chosen size is printed. --budget 0
-keeps --size and --repeats as given.
+Time budget: per model, the largest volume side (--size, then 224, 192, ... down to 80)
+that fits with 3 or 2 repeats is chosen, 1 repeat only when none does, where the time is
+estimated from the warm-up window's speed and must fit an equal share of the remaining
+--budget seconds; the choice is printed. --budget 0 keeps --size and --repeats as given.
 
 Usage: python benchmarks/infer_speed.py [--size 256] [--device cpu [cuda]] [--budget 540]
 """

@@ -85,23 +85,25 @@ def fit_normalization(arr: np.ndarray, spec: Mapping[str, Any] | None) -> Normal
                 raise ConfigError(f"ct_window needs max > min, got [{lo}, {hi}]")
             return Normalization(lo, hi - lo)
         nonzero = bool(opts.pop("nonzero", False))
-        vals = np.asarray(arr, dtype=np.float64).ravel()
+        a = np.asarray(arr)
+        # a flat view (no copy) for C- or Fortran-ordered input
+        vals = a.ravel(order="F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C")
         if nonzero:
             vals = vals[vals != 0]
         if vals.size == 0:
             raise InputError("cannot normalise an empty (all-zero) volume")
         if name == "zscore":
             _no_extra(opts, name)
-            sd = float(vals.std())
+            sd = float(vals.std(dtype=np.float64))
             if sd <= 0:
                 raise InputError("cannot normalise a constant volume (standard deviation 0)")
-            return Normalization(float(vals.mean()), sd)
+            return Normalization(float(vals.mean(dtype=np.float64)), sd)
         lower, upper = float(opts.pop("lower", 0.5)), float(opts.pop("upper", 99.5))
         _no_extra(opts, name)
         if not 0 <= lower < upper <= 100:
             raise ConfigError(f"percentile needs 0 <= lower < upper <= 100, got {lower}, {upper}")
         # percentiles of a regular subsample (<= ~4M voxels): deterministic and fast
-        sub = vals[:: max(1, vals.size // 4_000_000)]
+        sub = np.asarray(vals[:: max(1, vals.size // 4_000_000)], dtype=np.float64)
         lo, hi = np.percentile(sub, [lower, upper])
         if not hi > lo:
             lo, hi = float(vals.min()), float(vals.max())

@@ -104,6 +104,7 @@ def resolve_model(model: Any, weights: str | Path | None, options: dict[str, Any
 
 
 def _interpolate(volume: Volume, model: Any, plan: GridPlan) -> np.ndarray:
-    chans = [model.resample_linear(volume.data[c], plan.step, plan.offset, plan.grid.shape)
-             for c in range(volume.channels)]
-    return np.stack(chans).astype(np.float32, copy=False)
+    from volsr.inference.predictor import _per_channel
+
+    return _per_channel(volume.data, lambda a: model.resample_linear(
+        a, plan.step, plan.offset, plan.grid.shape)).astype(np.float32, copy=False)

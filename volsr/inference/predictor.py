@@ -238,8 +238,8 @@ class Predictor:
             from volsr.models.interpolation import Interpolator
 
             interp = Interpolator("bspline")
-            arr = np.stack([interp.resample_linear(a, plan.step, plan.offset, plan.grid.shape)
-                            for a in arr])
+            arr = _per_channel(arr, lambda a: interp.resample_linear(
+                a, plan.step, plan.offset, plan.grid.shape))
         else:
             self._check_post_plan(volume, plan)
         need = min_volume_size(self.model)
@@ -349,3 +349,15 @@ class Predictor:
 
 
 __all__ = ["Predictor"]
+
+
+def _per_channel(arr: np.ndarray, fn: Any) -> np.ndarray:
+    """Apply ``fn`` to each channel of ``(C, ...)`` without an extra full-size copy."""
+    first = fn(arr[0])
+    if arr.shape[0] == 1:
+        return first[None]
+    out = np.empty((arr.shape[0], *first.shape), dtype=first.dtype)
+    out[0] = first
+    for c in range(1, arr.shape[0]):
+        out[c] = fn(arr[c])
+    return out
