@@ -67,6 +67,14 @@ def _positive_int(value: Any, name: str) -> int:
     return value
 
 
+def _check_odd(value: Any, name: str) -> int:
+    """A positive odd integer (kernel sizes that keep the grid centred)."""
+    v = _positive_int(value, name)
+    if v % 2 == 0:
+        raise ValueError(f"{name} must be odd, got {value!r}")
+    return v
+
+
 class SRNet(nn.Module):
     """Base class of volsr's super-resolution networks.
 

@@ -39,7 +39,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from volsr.models.networks._base import ScaleArg, SRNet, register_network
+from volsr.models.networks._base import (
+    ScaleArg,
+    SRNet,
+    _check_odd,
+    _positive_int,
+    register_network,
+)
 from volsr.models.networks._layers import (
     PADDING_MODES,
     canonical_activation,
@@ -57,19 +63,6 @@ PAPER_MDCSRN = (
     "Chen et al., Efficient and accurate MRI super-resolution using a generative "
     "adversarial network and 3D multi-level densely connected network, MICCAI 2018"
 )
-
-
-def _check_positive(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _check_odd_kernel(value: Any) -> int:
-    k = _check_positive(value, "kernel_size")
-    if k % 2 == 0:
-        raise ValueError(f"kernel_size must be odd, got {value!r}")
-    return k
 
 
 class DenseBlock(nn.Module):
@@ -140,9 +133,9 @@ class _DenseSRNet(SRNet):
         )
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
-        self.growth_rate = _check_positive(growth_rate, "growth_rate")
-        self.num_units = _check_positive(num_units, "num_units")
-        self.kernel_size = _check_odd_kernel(kernel_size)
+        self.growth_rate = _positive_int(growth_rate, "growth_rate")
+        self.num_units = _positive_int(num_units, "num_units")
+        self.kernel_size = _check_odd(kernel_size, "kernel_size")
         self.norm = canonical_norm(norm)
         self.activation = canonical_activation(activation)
         self.padding_mode = padding_mode
@@ -309,7 +302,7 @@ class MDCSRN(_DenseSRNet):
             padding_mode=padding_mode,
             residual=residual,
         )
-        self.num_blocks = _check_positive(num_blocks, "num_blocks")
+        self.num_blocks = _positive_int(num_blocks, "num_blocks")
         width = 2 * self.growth_rate
         d = self.spatial_dims
         self.first = conv_nd(

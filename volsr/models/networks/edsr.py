@@ -26,7 +26,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from volsr.models.networks._base import ScaleArg, SRNet, _positive_int, register_network
+from volsr.models.networks._base import (
+    ScaleArg,
+    SRNet,
+    _check_odd,
+    _positive_int,
+    register_network,
+)
 from volsr.models.networks._layers import conv_nd
 from volsr.models.networks._upsample import Upsampler, conv_extent, receptive_field_from
 
@@ -34,13 +40,6 @@ PAPER = (
     "Lim et al., Enhanced deep residual networks for single image super-resolution, "
     "CVPR Workshops 2017"
 )
-
-
-def _check_odd(value: Any, name: str) -> int:
-    v = _positive_int(value, name)
-    if v % 2 == 0:
-        raise ValueError(f"{name} must be odd, got {value!r}")
-    return v
 
 
 class ResBlock(nn.Module):
