@@ -21,6 +21,7 @@ from volsr.config.loader import (
     load_raw,
 )
 from volsr.config.schema import (
+    AdversarialConfig,
     AugmentConfig,
     DataConfig,
     ExperimentConfig,
@@ -32,6 +33,7 @@ from volsr.config.schema import (
 )
 
 __all__ = [
+    "AdversarialConfig",
     "AugmentConfig",
     "DataConfig",
     "ExperimentConfig",

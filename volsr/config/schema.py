@@ -566,6 +566,71 @@ class InferConfig(Section):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AdversarialConfig(Section):
+    """GAN training of the generator (``model``) against a discriminator.
+
+    Present only in adversarial configs (``adversarial:``); without it training is the
+    supervised loop. Steps ``1..pretrain_steps`` minimise ``train.loss`` only (the
+    PSNR-oriented pre-training); every later step first updates the discriminator
+    ``n_critic`` times, then the generator once with ``content_loss`` (default
+    ``train.loss``) + ``weight`` x adversarial loss + ``feature_matching`` x the
+    discriminator-feature-matching loss. See ``docs/gan.md``.
+
+    Attributes:
+        discriminator: Discriminator registry spec, e.g. ``{name: mdcsrn_critic,
+            features: 32}`` (``volsr.models.discriminators``); ``spatial_dims`` and
+            ``in_channels`` come from ``data.mode`` and ``model.in_channels``.
+        loss: Adversarial objective: ``vanilla`` (BCE, non-saturating generator loss),
+            ``lsgan``, ``wgan_gp`` (Wasserstein critic with gradient penalty) or
+            ``relativistic`` (relativistic average BCE, as in ESRGAN).
+        weight: Weight of the adversarial term in the generator loss (> 0).
+        gp_weight: Gradient-penalty weight (``wgan_gp`` only; lambda = 10 in the paper).
+        feature_matching: Weight of the discriminator-feature-matching term (0: off).
+        content_loss: Generator loss terms of the adversarial phase (e.g. perceptual
+            loss); null: ``train.loss``.
+        n_critic: Discriminator updates per generator update in the adversarial phase.
+        pretrain_steps: Generator-only steps before the adversarial phase (0: none);
+            must be below ``train.steps``.
+        optimizer: The discriminator's optimizer spec.
+        scheduler: The discriminator's learning-rate schedule (its clock counts
+            discriminator updates; the horizon is ``n_critic`` x the adversarial steps),
+            or null for a constant rate.
+        grad_clip: Max gradient norm of the discriminator, or null.
+        export: Which generator weights ``model/`` holds after an adversarial phase:
+            ``latest`` (the end of training) or ``best`` (best validation PSNR, which
+            tends to pick the least adversarial weights).
+    """
+
+    discriminator: Spec = field(default_factory=lambda: Spec("patch"))
+    loss: Literal["vanilla", "lsgan", "wgan_gp", "relativistic"] = "vanilla"
+    weight: float = 1e-3
+    gp_weight: float = 10.0
+    feature_matching: float = 0.0
+    content_loss: tuple[WeightedSpec, ...] | None = None
+    n_critic: int = 1
+    pretrain_steps: int = 0
+    optimizer: Spec = field(
+        default_factory=lambda: Spec("adam", {"lr": 1e-4, "betas": [0.5, 0.999]}))
+    scheduler: Spec | None = None
+    grad_clip: float | None = None
+    export: Literal["latest", "best"] = "latest"
+
+    def _check(self) -> None:
+        if self.weight <= 0:
+            raise _FieldError("weight", f"must be > 0, got {self.weight}")
+        if self.gp_weight < 0:
+            raise _FieldError("gp_weight", f"must be >= 0, got {self.gp_weight}")
+        if self.feature_matching < 0:
+            raise _FieldError("feature_matching", f"must be >= 0, got {self.feature_matching}")
+        if self.content_loss is not None and not self.content_loss:
+            raise _FieldError("content_loss", "needs at least one loss term, or null")
+        _at_least("n_critic", self.n_critic, 1)
+        _at_least("pretrain_steps", self.pretrain_steps, 0)
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise _FieldError("grad_clip", f"must be > 0 or null, got {self.grad_clip}")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExperimentConfig(Section):
     """A whole training experiment.
 
@@ -578,6 +643,7 @@ class ExperimentConfig(Section):
         data: Training data settings.
         train: Optimisation settings.
         infer: Sliding-window inference settings.
+        adversarial: GAN training settings, or null (absent) for supervised training.
         config_dir: Folder of the config file this was loaded from (absolute), or None.
             Bookkeeping only: not a config key, not serialised, ignored by ``==``.
     """
@@ -589,6 +655,7 @@ class ExperimentConfig(Section):
     data: DataConfig
     train: TrainConfig
     infer: InferConfig = field(default_factory=InferConfig)
+    adversarial: AdversarialConfig | None = None
     config_dir: str | None = field(default=None, compare=False, repr=False,
                                    metadata={"internal": True})
 
@@ -600,3 +667,16 @@ class ExperimentConfig(Section):
             raise _FieldError("seed", f"must be in [0, 2**32), got {self.seed}")
         if not self.output_dir.strip():
             raise _FieldError("output_dir", "output folder is empty")
+        adv = self.adversarial
+        if adv is not None and adv.pretrain_steps >= self.train.steps:
+            raise _FieldError("adversarial.pretrain_steps",
+                              f"must be below train.steps ({self.train.steps}) so that an "
+                              f"adversarial phase remains, got {adv.pretrain_steps}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """As :meth:`Section.to_dict`; ``adversarial`` is left out when it is null, so
+        supervised configs serialise exactly as before the section existed."""
+        out = super().to_dict()
+        if out.get("adversarial") is None:
+            out.pop("adversarial", None)
+        return out

@@ -131,12 +131,20 @@ class Trainer:
                                          total_steps=cfg.train.steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.ema = EMA(self.model, cfg.train.ema) if cfg.train.ema else None
+        self._build_extra()
         if resume:
             self._restore()
         self.net: torch.nn.Module = self.model
         if info.distributed:
             ids = [device.index] if device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+    def _build_extra(self) -> None:
+        """Hook for subclasses: build further networks/optimizers before a resume restores
+        them (the adversarial trainer builds its discriminator here)."""
+
+    def _restore_extra(self, state: Mapping[str, Any]) -> None:
+        """Hook for subclasses: restore what :meth:`_build_extra` built from ``state``."""
 
     # -- state ------------------------------------------------------------------------
 
@@ -184,6 +192,7 @@ class Trainer:
         self.best_step = state.get("best_step")
         self.elapsed = float(state.get("elapsed_s", 0.0))
         self._resume_rng = state["rng"]
+        self._restore_extra(state)
         self.last_ckpt = (self.run.latest, self.step)
         self.resumed_from = self.step
 
@@ -275,6 +284,7 @@ class Trainer:
                 # last, so that building the data cannot shift the restored streams
                 set_rng_state(self._resume_rng)
             window: dict[str, float] = {}
+            counts: dict[str, int] = {}  # per key: terms may exist in some steps only
             n_window, t_window, t0 = 0, time.perf_counter(), time.perf_counter() - self.elapsed
             for batch in loader:
                 step = self.step + 1
@@ -284,19 +294,22 @@ class Trainer:
                 self.elapsed = time.perf_counter() - t0
                 for k, v in {"loss": loss, **parts}.items():
                     window[k] = window.get(k, 0.0) + float(v)
+                    counts[k] = counts.get(k, 0) + 1
                 n_window += 1
                 if step % cfg.train.log_every == 0 or step == self.stop_step:
                     rate = n_window / max(time.perf_counter() - t_window, 1e-9)
-                    rec = {k: v / n_window for k, v in window.items()}
+                    rec = {k: v / counts[k] for k, v in window.items()}
                     last_loss = rec["loss"]
                     rec.update(lr=lr_now, steps_per_s=rate)
                     self.metrics.write({"event": "train", "step": step, **rec,
                                         "seconds": self.elapsed})
                     tb.scalars(rec, step, "train/")
                     if main:
-                        log.info("step %d/%d  loss %.5g  lr %.3g  %.2f steps/s", step,
-                                 cfg.train.steps, rec["loss"], lr_now, rate)
-                    window, n_window, t_window = {}, 0, time.perf_counter()
+                        log.info("step %d/%d  loss %.5g%s  lr %.3g  %.2f steps/s", step,
+                                 cfg.train.steps, rec["loss"],
+                                 f"  d_loss {rec['d_loss']:.5g}" if "d_loss" in rec else "",
+                                 lr_now, rate)
+                    window, counts, n_window, t_window = {}, {}, 0, time.perf_counter()
                 validate = bool(cases) and step % cfg.train.val_every == 0
                 save = step == self.stop_step or bool(
                     cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0)
@@ -439,8 +452,13 @@ def train(cfg: ExperimentConfig, *, output_dir: str | Path | None = None, resume
         outcome = ddp.broadcast_object(outcome)
         if isinstance(outcome, BaseException):
             raise VolsrError(f"rank 0 could not prepare the run folder: {outcome}")
-        trainer = Trainer(cfg, run_dir=run_dir, device=dev, info=info, resume=bool(outcome),
-                          max_steps=max_steps)
+        trainer_cls: type[Trainer] = Trainer
+        if cfg.adversarial is not None:
+            from volsr.engine.adversarial import AdversarialTrainer
+
+            trainer_cls = AdversarialTrainer
+        trainer = trainer_cls(cfg, run_dir=run_dir, device=dev, info=info,
+                              resume=bool(outcome), max_steps=max_steps)
         try:
             return trainer.fit()
         except KeyboardInterrupt:
