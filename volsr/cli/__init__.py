@@ -38,10 +38,12 @@ def _root(
     _common._state["debug"] = debug
 
 
-from volsr.cli import data, demo, degrade, evaluate, infer, misc, ssr, train  # noqa: E402
+from volsr.cli import (  # noqa: E402
+    benchmark, data, demo, degrade, evaluate, infer, misc, ssr, train, view,
+)
 
 __all__ = ["app", "main"]
-_ = (data, demo, degrade, evaluate, infer, misc, ssr, train)
+_ = (benchmark, data, demo, degrade, evaluate, infer, misc, ssr, train, view)
 
 
 def main() -> None:
