@@ -229,6 +229,15 @@ class AdversarialTrainer(Trainer):
                 p.requires_grad_(True)
         return loss, parts
 
+    def _finish(self, tb: Any) -> Path | None:
+        # every rank must hold the same discriminator: record the digests (rank 0 writes)
+        digests = ddp.gather_objects(ddp.parameter_digest(self.disc))
+        if len(set(digests)) > 1:
+            log.error("the ranks ended with different discriminators (digests %s)", digests)
+        self.metrics.write({"event": "discriminator", "step": self.step,
+                            "rank_digests": digests})
+        return super()._finish(tb)
+
     # -- export ---------------------------------------------------------------------------
 
     def export(self) -> Path:
