@@ -26,7 +26,9 @@ in ``DistributedDataParallel`` when launched with ``torchrun``.
 
 Checkpoints add the discriminator, its optimizer and schedule; ``--resume`` restores
 them with everything else, so a resumed run takes the same steps as an uninterrupted
-one. ``metrics.jsonl`` train events carry the generator terms (``loss``, the content
+one. A supervised run's checkpoint at a step ``<= pretrain_steps`` can be resumed with
+the adversarial config (the discriminator then starts from its initialisation), which
+turns an L1-trained run into the pre-training phase of a GAN run. ``metrics.jsonl`` train events carry the generator terms (``loss``, the content
 terms, ``g_adv``, ``fm``) and the discriminator's (``d_loss``, ``d_real``, ``d_fake``,
 ``gp``), ``lr_d`` and ``adv_phase`` (0 in pre-training, 1 after). ``model/`` holds the
 generator only (``volsr infer`` never needs the discriminator).
@@ -117,8 +119,14 @@ class AdversarialTrainer(Trainer):
 
     def _restore_extra(self, state: Mapping[str, Any]) -> None:
         if state.get("discriminator") is None:
+            # a supervised run's checkpoint: fine while still in (or at the end of) the
+            # pre-training phase; the discriminator then starts from its initialisation
+            if int(state["step"]) <= self.adv.pretrain_steps:
+                log.info("the checkpoint (step %d) has no discriminator; it starts fresh "
+                         "for the adversarial phase", int(state["step"]))
+                return
             raise VolsrError("cannot resume adversarial training: the checkpoint has no "
-                             "discriminator (it was written by a supervised run)",
+                             "discriminator and is past adversarial.pretrain_steps",
                              path=self.run.latest)
         if state.get("discriminator_name") != self.adv.discriminator.name:
             raise ConfigError(f"cannot resume: the checkpoint's discriminator is "
