@@ -43,3 +43,7 @@ class ConfigError(VolsrError):
 
 class DeviceError(VolsrError):
     """A requested compute device that is not available."""
+
+
+class ResourceError(VolsrError):
+    """Not enough memory (or scratch disk) for the requested run, even streamed."""

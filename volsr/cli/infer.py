@@ -110,6 +110,10 @@ def infer(
     fusion: Annotated[Optional[str], typer.Option(
         help="2D networks on volumes, through-plane factors: combine the two slice "
         "orientations by 'average' (default) or 'fba' (Fourier burst accumulation).")] = None,
+    max_memory: Annotated[Optional[float], typer.Option(
+        "--max-memory", help="GiB of RAM a network run may use (default: what is free). "
+        "Beyond it the output is built in a memory-mapped file beside the output, slab by "
+        "slab; a run that cannot fit even so is refused.")] = None,
     num_parts: Annotated[Optional[int], typer.Option(
         "--num-parts", help="Split a folder into this many parts (default: "
         "SLURM_ARRAY_TASK_COUNT when set).")] = None,
@@ -155,10 +159,13 @@ def infer(
     if overwrite and skip_existing:
         raise fail("--overwrite and --skip-existing contradict each other", 2)
     parts, part = resolve_sharding(num_parts, part_id)
+    if max_memory is not None and not max_memory > 0:
+        raise fail(f"--max-memory must be a positive number of GiB, got {max_memory}", 2)
     results = run_inference(input, output, settings, device=device, overwrite=overwrite,
                             skip_existing=skip_existing, suffix=suffix, keep_going=keep_going,
                             progress=None if sys.stderr.isatty() else False,
-                            num_parts=parts, part_id=part, report=report)
+                            num_parts=parts, part_id=part, report=report,
+                            max_memory=None if max_memory is None else int(max_memory * 2**30))
     failed = [r for r in results if r.status == "failed"]
     if not quiet:
         done = sum(r.status == "written" for r in results)

@@ -20,6 +20,7 @@ The steps of :meth:`Predictor.run`:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,10 @@ class Predictor:
             :func:`~volsr.inference.sliding.sliding_window_predict`.
         weights: provenance of the weights (``WeightsMeta``), if loaded from disk.
         through_plane_axis: the thick-slice axis a 3D ``"pre"`` network was trained for.
+        max_memory: bytes of RAM the run may use (default: what is available); when the
+            estimated peak exceeds it, the output-grid buffer is memory-mapped on disk
+            (:mod:`volsr.inference.memory`).
+        scratch_dir: folder of that disk buffer (default: the system temporary folder).
         fusion: how a 2D network's orientations are combined for through-plane (and
             all-axes) factors: ``"average"`` or ``"fba"`` (Fourier burst accumulation).
 
@@ -83,6 +88,8 @@ class Predictor:
         weights: Any = None,
         through_plane_axis: int | None = None,
         fusion: str = "average",
+        max_memory: int | None = None,
+        scratch_dir: str | Path | None = None,
     ) -> None:
         import torch
 
@@ -124,6 +131,11 @@ class Predictor:
         if fusion not in FUSIONS:
             raise ConfigError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
         self.fusion = str(fusion)
+        if max_memory is not None and int(max_memory) <= 0:
+            raise ConfigError(f"max_memory must be a positive number of bytes, got {max_memory}")
+        self.max_memory = None if max_memory is None else int(max_memory)
+        self.scratch_dir = None if scratch_dir is None else Path(scratch_dir)
+        self.last_memory_plan: Any = None
 
     @property
     def upsampling(self) -> str:
@@ -226,20 +238,24 @@ class Predictor:
         arr = volume.data.astype(np.float32, copy=True)  # normalise in place, in float32
         arr -= np.float32(norm.offset)
         arr /= np.float32(norm.scale)
-        if int(getattr(self.model, "spatial_dims", 3)) == 2:
+        two_d = int(getattr(self.model, "spatial_dims", 3)) == 2
+        mem, thickness = self._plan_memory(volume, plan, two_d)
+        if two_d:
             from volsr.inference.slicewise import predict_slicewise
 
+            buffer = (mem.allocate((volume.channels, *plan.grid.shape))
+                      if self.upsampling == "pre" else None)
             out = predict_slicewise(
                 self.model, arr, plan, fusion=self.fusion, patch_size=self.patch_size,
                 overlap=self.overlap, blend=self.blend, sw_batch_size=self.sw_batch_size,
-                tta=self.tta, halo=self.halo, amp=self.amp, name=self.model_name)
+                tta=self.tta, halo=self.halo, amp=self.amp, name=self.model_name,
+                buffer=buffer)
             return self._finish(volume, out, plan, norm)
         if self.upsampling == "pre":
-            from volsr.models.interpolation import Interpolator
+            from volsr.inference.slabs import interpolate_in_slabs
 
-            interp = Interpolator("bspline")
-            arr = _per_channel(arr, lambda a: interp.resample_linear(
-                a, plan.step, plan.offset, plan.grid.shape))
+            big = mem.allocate((arr.shape[0], *plan.grid.shape))
+            arr = interpolate_in_slabs(arr, plan.step, plan.offset, big, thickness=thickness)
         else:
             self._check_post_plan(volume, plan)
         need = min_volume_size(self.model)
@@ -249,18 +265,63 @@ class Predictor:
                              f"{self.model_name} needs at least {list(need)} voxels, the input "
                              f"{where + ' ' if where else ''}has {list(arr.shape[1:])}")
         swap = self._axis_swap(plan)
-        if swap is not None:  # bring the upsampled axis where the network learned it
-            arr = np.swapaxes(arr, 1 + swap[0], 1 + swap[1])
-        x = torch.from_numpy(np.ascontiguousarray(arr))[None]
-        del arr
-        y = sliding_window_predict(
-            self.model, x, patch_size=self.patch_size, overlap=self.overlap, blend=self.blend,
-            sw_batch_size=self.sw_batch_size, tta=self.tta, halo=self.halo, amp=self.amp)
-        del x
-        out = y[0].numpy()
-        if swap is not None:
-            out = np.ascontiguousarray(np.swapaxes(out, 1 + swap[0], 1 + swap[1]))
+
+        def predict(sub: np.ndarray) -> np.ndarray:
+            if swap is not None:  # bring the upsampled axis where the network learned it
+                sub = np.swapaxes(sub, 1 + swap[0], 1 + swap[1])
+            x = torch.from_numpy(np.ascontiguousarray(sub))[None]
+            y = sliding_window_predict(
+                self.model, x, patch_size=self.patch_size, overlap=self.overlap,
+                blend=self.blend, sw_batch_size=self.sw_batch_size, tta=self.tta,
+                halo=self.halo, amp=self.amp)
+            del x
+            res = y[0].numpy()
+            return res if swap is None else np.swapaxes(res, 1 + swap[0], 1 + swap[1])
+
+        c_out = int(getattr(self.model, "out_channels", arr.shape[0]))
+        if self.upsampling == "pre" and c_out == arr.shape[0]:
+            # a local operator on the output grid: slab by slab, written in place
+            from volsr.inference.slabs import refine_in_slabs
+
+            out = refine_in_slabs(predict, arr, radius=_receptive_radius(self.model),
+                                  axis=1, thickness=thickness)
+        else:
+            out = predict(arr)
+            del arr
+            out = np.ascontiguousarray(out)
         return self._finish(volume, out, plan, norm)
+
+    def _plan_memory(self, volume: Volume, plan: GridPlan, two_d: bool) -> tuple[Any, int]:
+        """Memory preflight (:func:`~volsr.inference.memory.plan_memory`) and slab size."""
+        from volsr.inference.memory import plan_memory
+
+        c_in = volume.channels
+        c_out = int(getattr(self.model, "out_channels", c_in))
+        shape = (max(c_in, c_out), *plan.grid.shape)
+        radius = _receptive_radius(self.model)
+        thickness = _min_slab(self.model, shape)
+        n_orient = sum(1 for s in plan.scale if abs(s - 1.0) > 1e-6)
+        streamable = (self.upsampling == "pre" and c_in == c_out
+                      and (not two_d or self.fusion == "average" or n_orient < 2))
+        plane = math.prod(plan.grid.shape[1:])
+        slab_vox = min(plan.grid.shape[0], thickness + 2 * radius) * plane
+        out_vox = math.prod(plan.grid.shape)
+        win = out_vox if self.patch_size is None else math.prod(
+            min(p + 2 * radius, n) for p, n in zip(self.patch_size, plan.grid.shape))
+        if two_d:  # a batch of planes, not a block
+            win = min(win, max(plan.grid.shape[0] * plan.grid.shape[1],
+                               plan.grid.shape[1] * plan.grid.shape[2],
+                               plan.grid.shape[0] * plan.grid.shape[2]))
+        if streamable:
+            win = min(win, slab_vox)
+        mem = plan_memory(
+            input_bytes=int(volume.data.nbytes), input_voxels=math.prod(volume.spatial_shape),
+            channels=c_in, out_shape=tuple(plan.grid.shape), out_channels=c_out,
+            model=self.model, streamable=streamable, window_voxels=win, slab_voxels=slab_vox,
+            max_bytes=self.max_memory, scratch_dir=self.scratch_dir)
+        (log.warning if mem.mode == "memmap" else log.debug)("%s", mem.describe())
+        self.last_memory_plan = mem
+        return mem, thickness
 
     def _finish(self, volume: Volume, out: np.ndarray, plan: GridPlan, norm: Any) -> Volume:
         """Check the output grid, undo the normalisation, wrap as a Volume."""
@@ -349,6 +410,21 @@ class Predictor:
 
 
 __all__ = ["Predictor"]
+
+
+def _receptive_radius(model: Any) -> int:
+    """Largest receptive radius over the network's axes (voxels), uncapped."""
+    rf = [int(v) for v in getattr(model, "receptive_field", lambda: (1,))()]
+    return max(0, math.ceil((max(rf) - 1) / 2))
+
+
+def _min_slab(model: Any, shape: tuple[int, ...]) -> int | None:
+    """None (the default thickness) unless the network needs thicker inputs."""
+    from volsr.inference.slabs import slab_thickness
+
+    m = [int(v) for v in getattr(model, "min_input_size", lambda: (1,))()]
+    t = slab_thickness(shape, radius=_receptive_radius(model), axis=1)
+    return max(t, max(m))
 
 
 def _per_channel(arr: np.ndarray, fn: Any) -> np.ndarray:

@@ -297,6 +297,7 @@ def run_inference(
     num_parts: int = 1,
     part_id: int = 0,
     report: str | Path | None = None,
+    max_memory: int | None = None,
 ) -> list[CaseResult]:
     """Super-resolve a file or a folder of files.
 
@@ -310,6 +311,8 @@ def run_inference(
         progress: show a tqdm bar (None: only on a terminal).
         num_parts / part_id: in folder mode, process only contiguous block ``part_id``
             of the sorted inputs split into ``num_parts`` (see :func:`resolve_sharding`).
+        max_memory: bytes of RAM a network run may use (default: what is available);
+            beyond it the output buffer is memory-mapped in the output's folder.
 
     Returns:
         One :class:`CaseResult` per input. Raises the first error unless ``keep_going``.
@@ -348,6 +351,11 @@ def run_inference(
 
             settings = replace(settings, weights=info["weights"],
                                weights_sha256=info["weights_sha256"])
+    if max_memory is not None:
+        if not hasattr(predict, "max_memory"):
+            log.info("--max-memory applies to networks; %s ignores it", settings.model)
+        else:
+            predict.max_memory = int(max_memory)  # type: ignore[attr-defined]
     results: list[CaseResult] = []
     bar = tqdm(pairs, desc="volsr infer", unit="scan", disable=progress is False or (
         None if progress is None else False), leave=False)
@@ -409,15 +417,22 @@ def _one_case(src: Path, dst: Path, settings: InferSettings, predict: Callable[.
     timings["read_s"] = time.perf_counter() - t
     t = time.perf_counter()
     grid_kw = _grid_kwargs(settings, reference)
+    if hasattr(predict, "scratch_dir"):  # a disk buffer, if needed, goes beside the output
+        predict.scratch_dir = dst.parent  # type: ignore[attr-defined]
     result = predict(vol, **grid_kw)
     timings["compute_s"] = time.perf_counter() - t
+    mem = getattr(predict, "last_memory_plan", None)
     t = time.perf_counter()
     save_volume(result, dst, dtype=settings.dtype or "float32", overwrite=True)
     timings["write_s"] = time.perf_counter() - t
+    out_grid, out_desc = grid_record(result.spatial_shape, result.affine), result.describe()
+    del result
     _write_record(dst, settings, info, timings, vol.meta.warnings,
                   {"path": str(src), "sha256": sha, **grid_record(vol.spatial_shape, vol.affine)},
-                  {"path": str(dst), **grid_record(result.spatial_shape, result.affine)})
-    log.info("%s -> %s (%s)", src, dst, result.describe())
+                  {"path": str(dst), **out_grid}, memory=None if mem is None else {
+                      "mode": mem.mode, "estimated_peak_bytes": mem.ram_bytes,
+                      "available_bytes": mem.available_bytes})
+    log.info("%s -> %s (%s)", src, dst, out_desc)
     return CaseResult(str(src), str(dst), "written")
 
 
@@ -452,7 +467,7 @@ def _one_image(src: Path, dst: Path, settings: InferSettings, predict: Callable[
 
 def _write_record(dst: Path, settings: InferSettings, info: dict[str, Any] | None,
                   timings: dict[str, float], warnings: list[str], inp: dict[str, Any],
-                  out: dict[str, Any]) -> None:
+                  out: dict[str, Any], memory: dict[str, Any] | None = None) -> None:
     """The provenance sidecar of one output (volumes and 2D images alike)."""
     record = base_record("infer")
     record.update({
@@ -466,6 +481,8 @@ def _write_record(dst: Path, settings: InferSettings, info: dict[str, Any] | Non
         "warnings": warnings,
         "timings": {k: round(v, 4) for k, v in timings.items()},
     })
+    if memory is not None:
+        record["memory"] = memory
     write_sidecar(sidecar_path(dst), record)
 
 

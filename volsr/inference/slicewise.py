@@ -126,6 +126,7 @@ def predict_slicewise(
     halo: int | Sequence[int] | str = "auto",
     amp: bool = True,
     name: str | None = None,
+    buffer: np.ndarray | None = None,
 ) -> np.ndarray:
     """Apply a 2D network to a normalised volume, slice by slice, onto ``plan.grid``.
 
@@ -138,6 +139,9 @@ def predict_slicewise(
             slices at once); overlap, blend, sw_batch_size, tta, halo, amp: see
             :func:`volsr.inference.sliding.sliding_window_predict`.
         name: the model's name, for messages.
+        buffer: for ``"pre"`` networks, a float32 ``(C, *plan.grid.shape)`` array (e.g. a
+            memmap) to interpolate into and, with average fusion, to refine in place slab
+            by slab; default: a new array.
 
     Returns:
         ``(C_out, *plan.grid.shape)`` float32 array (still normalised).
@@ -156,18 +160,35 @@ def predict_slicewise(
     run = dict(patch_size=patch_size, overlap=overlap, blend=blend, sw_batch_size=sw_batch_size,
                tta=tta, halo=halo, amp=amp)
     if kind == "pre":
-        from volsr.models.interpolation import Interpolator
+        from volsr.inference.slabs import interpolate_in_slabs
 
-        interp = Interpolator("bspline")
-        src = np.stack([interp.resample_linear(a, plan.step, plan.offset, plan.grid.shape)
-                        for a in arr]).astype(np.float32, copy=False)
-        ests = []
+        shape = (arr.shape[0], *plan.grid.shape)
+        if buffer is not None and tuple(buffer.shape) != shape:
+            raise ValueError(f"buffer has shape {buffer.shape}, expected {shape}")
+        src = buffer if buffer is not None else np.empty(shape, np.float32)
+        interpolate_in_slabs(arr, plan.step, plan.offset, src)
+        same = {}
         for k in sp.slice_axes:
             p0, p1 = _plane(k)
-            same = abs(plan.scale[p0] - plan.scale[p1]) <= _TOL * max(plan.scale[p0], 1.0)
-            ests.append(_run_plane(model, src, k, (1, 1), same, name, run))
+            same[k] = abs(plan.scale[p0] - plan.scale[p1]) <= _TOL * max(plan.scale[p0], 1.0)
+
+        def refine(vol: np.ndarray) -> np.ndarray:
+            ests = [_run_plane(model, vol, k, (1, 1), same[k], name, run)
+                    for k in sp.slice_axes]
+            return _fuse(ests, fusion)
+
         log.debug("%s: %s slice-wise over axes %s", name, sp.mode, sp.slice_axes)
-        return _fuse(ests, fusion)
+        c_out = int(getattr(model, "out_channels", src.shape[0]))
+        if fusion == "fba" and len(sp.slice_axes) > 1 or c_out != src.shape[0]:
+            return refine(src)  # FBA weighs global 3D frequencies: one pass
+        # averaged planes are a local operator: slab by slab along X, in place
+        from volsr.inference.slabs import refine_in_slabs, slab_thickness
+
+        rf = [int(v) for v in model.receptive_field()]
+        radius = max(0, (max(rf) - 1 + 1) // 2)
+        need = max(int(v) for v in model.min_input_size())
+        t = max(need, slab_thickness(src.shape, radius=radius, axis=1))
+        return refine_in_slabs(refine, src, radius=radius, axis=1, thickness=t)
     s = tuple(int(v) for v in model.integer_scale())
     if sp.mode in ("all_axes", "identity"):
         raise ConfigError(

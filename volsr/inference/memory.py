@@ -1,0 +1,204 @@
+"""Memory preflight for network inference: estimate, choose RAM or a disk-backed buffer.
+
+Before a network runs, :func:`plan_memory` estimates the peak memory of the run from
+the input, the output grid, the slab size and the network, and compares it with the
+memory available (``MemAvailable`` of ``/proc/meminfo``, bounded by a cgroup limit, or
+``--max-memory``):
+
+* ``"ram"``: the output-grid buffer lives in RAM (the usual case);
+* ``"memmap"``: it would not fit, so the output-grid buffer becomes a memory-mapped
+  scratch file (unlinked at once, so nothing is left behind even after ``SIGKILL``),
+  filled and refined slab by slab (:mod:`volsr.inference.slabs`) and written out slice
+  by slice. Only the input, a few slabs and the network's working set stay in RAM;
+* refusal (:class:`~volsr.errors.ResourceError`) only when even that does not fit, or
+  the scratch folder has no room for the buffer.
+
+Networks whose output is not a local refinement of an input on the output grid (3D
+post-upsampling networks, or several 2D orientations fused in the Fourier domain) need
+input and output whole in RAM; they are planned as such.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from volsr.errors import ResourceError
+
+__all__ = ["MemoryPlan", "available_memory", "plan_memory"]
+
+log = logging.getLogger(__name__)
+
+SAFETY = 0.85  # plan to use at most this share of the available memory
+_GiB = 2**30
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _cgroup_room() -> int | None:
+    """Room left under a cgroup v2 / v1 memory limit, if one is set."""
+    pairs = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+             ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+              "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+    for lim_f, cur_f in pairs:
+        try:
+            lim = Path(lim_f).read_text().strip()
+            cur = int(Path(cur_f).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if lim == "max" or not lim.isdigit() or int(lim) >= 1 << 60:
+            return None
+        return max(0, int(lim) - cur)
+    return None
+
+
+def available_memory() -> int:
+    """Bytes of RAM this process can still use (best effort; 8 GiB when unknown)."""
+    vals = [v for v in (_meminfo_available(), _cgroup_room()) if v is not None]
+    if not vals:
+        try:
+            vals = [os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")]
+        except (ValueError, OSError, AttributeError):
+            vals = [8 * _GiB]
+    return int(min(vals))
+
+
+def _widest(model: Any) -> int:
+    """The largest channel count of the network's layers (its activation width)."""
+    width = 1
+    for m in getattr(model, "modules", lambda: [])():
+        for attr in ("out_channels", "in_channels"):
+            v = getattr(m, attr, None)
+            if isinstance(v, int):
+                width = max(width, v)
+    return width
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """What :func:`plan_memory` decided.
+
+    Attributes:
+        mode: ``"ram"`` or ``"memmap"``.
+        ram_bytes: estimated peak with the output-grid buffer in RAM.
+        streamed_bytes: estimated peak with it on disk (None: the model cannot stream).
+        available_bytes: the memory the estimate was compared with.
+        buffer_bytes: size of the output-grid buffer.
+        scratch_dir: where a memmap buffer goes.
+    """
+
+    mode: str
+    ram_bytes: int
+    streamed_bytes: int | None
+    available_bytes: int
+    buffer_bytes: int
+    scratch_dir: Path
+
+    def allocate(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A float32 buffer of ``shape``: in RAM, or an unlinked memory-mapped file."""
+        if self.mode == "ram":
+            return np.empty(shape, dtype=np.float32)
+        self.scratch_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".volsr-buffer-", suffix=".f32",
+                                    dir=self.scratch_dir)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.truncate(4 * math.prod(shape))
+            buf = np.memmap(name, dtype=np.float32, mode="r+", shape=shape)
+        finally:
+            os.unlink(name)  # the mapping keeps the space until the buffer is released
+        return buf
+
+    def describe(self) -> str:
+        gib = lambda b: f"{b / _GiB:.2f} GiB"  # noqa: E731
+        if self.mode == "ram":
+            return (f"estimated peak memory {gib(self.ram_bytes)} of "
+                    f"{gib(self.available_bytes)} available")
+        return (f"estimated peak memory {gib(self.ram_bytes)} in RAM would exceed the "
+                f"{gib(self.available_bytes)} available: the {gib(self.buffer_bytes)} "
+                f"output buffer is memory-mapped on disk in {self.scratch_dir} and processed "
+                f"slab by slab (about {gib(self.streamed_bytes or 0)} of RAM)")
+
+
+def plan_memory(
+    *,
+    input_bytes: int,
+    input_voxels: int,
+    channels: int,
+    out_shape: tuple[int, ...],
+    out_channels: int,
+    model: Any,
+    streamable: bool,
+    window_voxels: int,
+    slab_voxels: int,
+    max_bytes: int | None = None,
+    scratch_dir: str | Path | None = None,
+) -> MemoryPlan:
+    """Estimate the peak memory of one inference and choose where the big buffer lives.
+
+    Args:
+        input_bytes: bytes of the loaded input volume (as read).
+        input_voxels: its voxel count per channel.
+        channels, out_channels: network input / output channels.
+        out_shape: the output grid's spatial shape.
+        model: the network (its widest layer sizes the activations).
+        streamable: the run is a local refinement on the output grid (slab-wise works).
+        window_voxels: voxels of one network window (input side, with its halo).
+        slab_voxels: voxels of one slab (with its context) per channel.
+        max_bytes: memory allowed (default: :func:`available_memory`).
+        scratch_dir: folder of a memmap buffer (default: the system temporary folder).
+
+    Raises:
+        ResourceError: it fits neither in RAM nor streamed from disk.
+    """
+    out_vox = math.prod(int(n) for n in out_shape)
+    buffer = 4 * max(channels, out_channels) * out_vox
+    inputs = int(input_bytes) + 4 * channels * int(input_voxels)  # as read + float32 copy
+    acts = 4 * 3 * _widest(model) * int(window_voxels)  # a few activation maps per window
+    slabs = 4 * max(channels, out_channels) * int(slab_voxels) * 6  # sub, result, blending...
+    write = out_vox  # the finite check's boolean mask when writing
+    if streamable:
+        ram = inputs + buffer + slabs + acts + write
+        streamed: int | None = inputs + slabs + acts + 4 * out_vox // max(1, out_shape[0])
+    else:
+        ram = inputs + 3 * buffer + acts + write
+        streamed = None
+    avail = int(max_bytes) if max_bytes is not None else available_memory()
+    scratch = Path(scratch_dir) if scratch_dir is not None else Path(tempfile.gettempdir())
+    budget = avail * SAFETY
+    if ram <= budget:
+        return MemoryPlan("ram", ram, streamed, avail, buffer, scratch)
+    gib = lambda b: f"{b / _GiB:.2f} GiB"  # noqa: E731
+    if streamed is None or streamed > budget:
+        how = ("even streaming the output from disk needs about " + gib(streamed)
+               if streamed is not None else
+               "this model cannot stream its output from disk (it is not a local refinement "
+               "of an input on the output grid)")
+        raise ResourceError(
+            f"not enough memory: the run needs about {gib(ram)} and {gib(avail)} is "
+            f"available; {how} (use a smaller output grid, a smaller --patch, or a machine "
+            "with more memory)")
+    scratch.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(scratch).free
+    if free < buffer * 1.05:
+        raise ResourceError(
+            f"not enough memory: the run needs about {gib(ram)} and {gib(avail)} is "
+            f"available, and {scratch} has {gib(free)} free for the {gib(buffer)} disk buffer")
+    return MemoryPlan("memmap", ram, streamed, avail, buffer, scratch)
