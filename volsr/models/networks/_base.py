@@ -112,6 +112,10 @@ class SRNet(nn.Module):
         )
         self.scale = normalize_scale(scale, self.spatial_dims)
         self.residual = bool(residual)
+        if self.upsampling == "post" and all(f == 1 for f in self.scale):
+            # Nothing to upsample: the network refines an input that is already on the
+            # output grid, exactly like a "pre" network (B-spline first, any factor).
+            self.upsampling = "pre"
         if self.residual and self.upsampling != "pre":
             raise ValueError(f"residual=True needs a 'pre' network, {type(self).__name__} is not")
         if self.residual and self.out_channels != self.in_channels:
