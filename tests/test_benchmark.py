@@ -201,3 +201,12 @@ def test_cli_benchmark(manifest, tmp_path):
     r = CliRunner().invoke(app, ["benchmark", "--manifest", str(manifest), "--protocol",
                                  "nope"])
     assert r.exit_code == 2 and "unknown protocol" in r.output
+
+
+def test_ssr_method_trains_per_scan_on_the_budget(manifest):
+    res = run_benchmark(manifest, "ssr-nosaa", figures=False, cases=["ph0"], ssr_steps=2,
+                        threads=1, device="cpu")
+    row = res.rows[0]
+    assert row["status"] == "ok", row["error"]
+    assert math.isfinite(row["psnr"]) and row["psnr"] > 10
+    assert res.methods[0]["saa"] is False and res.methods[0]["steps"] == 2
