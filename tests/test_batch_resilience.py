@@ -85,3 +85,55 @@ def test_sigterm_mid_batch_leaves_no_partial_file_and_rerun_completes(tmp_path):
     r = subprocess.run(cmd + ["--skip-existing"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert len(list(out.glob("*.nii.gz"))) == 12
+
+
+def test_sigkill_mid_batch_loses_nothing_and_rerun_cleans_up(tmp_path):
+    """A real SIGKILL: no handler runs. Every output present is complete, the rerun
+    with --skip-existing finishes the rest and removes the killed writer's temporary."""
+    from volsr.io import save_volume
+    from volsr.phantom import phantom_volume
+
+    src = tmp_path / "in"
+    src.mkdir()
+    vol = phantom_volume((96, 96, 24), (2.0, 2.0, 8.0), supersample=1)
+    for i in range(12):
+        save_volume(vol, src / f"case{i:02d}.nii.gz")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "volsr", "infer", str(src), "-o", str(out), "--model",
+           "lanczos", "--scale", "2", "2", "8"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    # kill while a temporary is being written, after at least one case is done
+    while time.time() < deadline and not (
+            list(out.glob("*.json")) and list(out.glob(".*.part*"))) and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    outputs = lambda: [p for p in out.glob("*.nii.gz") if not p.name.startswith(".")]  # noqa: E731
+    for p in outputs():
+        assert nib.load(p).shape == (192, 192, 192)  # complete, or not there at all
+    done_before = len(outputs())
+    assert 1 <= done_before < 12
+    r = subprocess.run(cmd + ["--skip-existing"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert len(outputs()) == 12
+    assert not list(out.glob(".*"))  # no temporary of the killed run is left
+    for p in outputs():
+        assert nib.load(p).shape == (192, 192, 192)
+
+
+def test_stale_temporary_of_a_live_writer_is_kept(tmp_path):
+    from volsr.io._atomic import _owner, remove_stale_temporaries
+
+    dest = tmp_path / "o.nii.gz"
+    host = _owner().rsplit("-", 1)[0]
+    live = tmp_path / f".o.nii.gz.{host}-{os.getpid()}.abc.part.nii.gz"
+    dead_pid = 2**22 + 12345  # above the default pid_max: no such process
+    dead = tmp_path / f".o.nii.gz.{host}-{dead_pid}.abc.part.nii.gz"
+    other = tmp_path / f".o.nii.gz.otherhost-{dead_pid}.abc.part.nii.gz"
+    for p in (live, dead, other):
+        p.write_bytes(b"x")
+    assert remove_stale_temporaries(dest) == [dead]
+    assert live.exists() and other.exists() and not dead.exists()
