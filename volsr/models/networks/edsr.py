@@ -81,7 +81,9 @@ class EDSR(SRNet):
         features: Feature channels (256 for EDSR, 64 for the baseline).
         res_scale: Residual scaling (0.1 for EDSR, 1.0 for the baseline).
         kernel_size: Odd kernel of every convolution (3).
-        residual: Must stay ``False`` (post networks have no global input skip).
+        residual: Add the input to the output (global residual learning). Only with
+            ``scale=1``, where the network refines an input already on the output grid
+            and counts as a ``"pre"`` network (see :class:`~volsr.models.networks.SRNet`).
 
     Example:
         >>> import torch
@@ -156,7 +158,8 @@ class EDSR(SRNet):
         self.check_input(x)
         h = self.head(x)
         h = h + self.body(h)
-        return self.tail(self.upsampler(h))
+        y = self.tail(self.upsampler(h))
+        return y + x if self.residual else y
 
 
 _BASELINE = {"num_blocks": 16, "features": 64, "res_scale": 1.0}
