@@ -28,7 +28,8 @@ def files(tmp_path_factory):
 def test_view_writes_png_for_volumes_on_different_grids(files):
     out = files / "fig.png"
     r = runner.invoke(app, ["view", str(files / "hr.nii.gz"), "--vs", str(files / "lr.nii.gz"),
-                            "-o", str(out), "--label", "truth", "--label", "thick"],
+                            "-o", str(out), "--label", "truth", "--label", "thick",
+                            "--window", "each"],
                       catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000

@@ -87,6 +87,12 @@ def find_edge(arr: np.ndarray, axis: int) -> tuple[int, int, int]:
     return tuple(int(k[i] + sl[i].start) for i in range(3))  # type: ignore[return-value]
 
 
+def _window(arr: np.ndarray) -> tuple[float, float]:
+    finite = arr[np.isfinite(arr)]
+    lo, hi = (np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0))
+    return float(lo), float(hi if hi > lo else lo + 1.0)
+
+
 def _plane(arr: np.ndarray, fixed: int, point: Sequence[int]) -> np.ndarray:
     idx: list[Any] = [slice(None)] * 3
     idx[fixed] = point[fixed]
@@ -103,6 +109,7 @@ def comparison_figure(
     order: int = 0,
     title: str | None = None,
     dpi: int = 80,
+    window: str = "shared",
 ) -> Path:
     """Write the comparison PNG of ``volumes`` (``[(label, volume), ...]``).
 
@@ -116,6 +123,9 @@ def comparison_figure(
         order: spline order of the resampling onto the first grid (0: nearest).
         title: figure title.
         dpi: resolution.
+        window: ``"shared"``: every row uses the first volume's 0.5-99.5 percentile
+            intensity window (right for SR comparisons); ``"each"``: each row its own
+            (for different contrasts). Outside a volume's field of view: blank.
 
     Returns:
         The path written.
@@ -124,6 +134,8 @@ def comparison_figure(
         raise ConfigError("no volumes to draw")
     if axis not in (0, 1, 2):
         raise ConfigError(f"axis must be 0, 1 or 2, got {axis}")
+    if window not in ("shared", "each"):
+        raise ConfigError(f"window must be shared or each, got {window!r}")
     plt = require_matplotlib()
     from matplotlib.patches import Rectangle
 
@@ -133,10 +145,8 @@ def comparison_figure(
     shape = base.shape
     pt = tuple(int(np.clip(p, 0, n - 1)) for p, n in zip(point, shape)) if point is not None \
         else find_edge(base, axis)
-    finite = base[np.isfinite(base)]
-    lo, hi = (np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0))
-    if hi <= lo:
-        hi = lo + 1.0
+    windows = [_window(base)] * len(arrays) if window == "shared" else \
+        [_window(arr) for _, arr in arrays]
     sp = ref.spacing
     other = [i for i in range(3) if i != axis]
     zoom_fixed = other[-1]  # the plane holding ``axis`` and the first other axis
@@ -158,6 +168,7 @@ def comparison_figure(
     gs = fig.add_gridspec(nrow + 1, ncol, height_ratios=[1.0] * nrow + [1.1])
     names = {0: "i", 1: "j", 2: "k"}
     for r, (label, arr) in enumerate(arrays):
+        lo, hi = windows[r]
         for c, fixed in enumerate((2, 1, 0)):
             ax = fig.add_subplot(gs[r, c])
             pl = _plane(arr, fixed, pt)

@@ -48,6 +48,9 @@ def view(
         help="Spline order for resampling onto the first grid (0: nearest).", min=0, max=5)]
     = 0,
     title: Annotated[Optional[str], typer.Option(help="Figure title.")] = None,
+    window: Annotated[str, typer.Option(
+        help="Intensity window: shared (the first volume's, for SR comparisons) or each "
+        "(per volume, for different contrasts).")] = "shared",
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -69,6 +72,6 @@ def view(
     vols = [load_volume(p) for p in paths]
     ax = coarsest_axis(vols) if axis is None else axis
     comparison_figure(list(zip(names, vols)), output, truth=errors and len(vols) > 1, axis=ax,
-                      point=point, order=order, title=title)
+                      point=point, order=order, title=title, window=window)
     if not quiet:
         typer.echo(f"volsr: wrote {output}", err=True)
