@@ -10,8 +10,8 @@
 * ``report.html``: the same, with the figures embedded as base64 PNG (one file to mail
   or attach).
 
-Table precision: PSNR 2 decimals (dB), SSIM / NRMSE / HFEN 4, seconds 3 significant digits, peak memory
-whole MiB.
+Table precision: PSNR 2 decimals (dB), SSIM / NRMSE / HFEN 4, seconds 3 significant
+digits, peak memory whole MiB.
 """
 
 from __future__ import annotations
