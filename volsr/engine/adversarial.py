@@ -171,7 +171,7 @@ class AdversarialTrainer(Trainer):
         self.scaler.update()
         self.scheduler.step()
         if self.ema is not None:
-            self.ema.update(self.model)
+            self.ema.update(self.model, step - 1)
         parts = {k: float(ddp.all_mean(v)) for k, v in g_parts.items()}
         parts.update(d_parts)
         parts["lr_d"] = float(self.d_optimizer.param_groups[0]["lr"])

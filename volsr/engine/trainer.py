@@ -353,7 +353,7 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         if self.ema is not None:
-            self.ema.update(self.model)
+            self.ema.update(self.model, step - 1)
         return float(total), {k: float(ddp.all_mean(v)) for k, v in parts.items()}
 
     def _validate_and_log(self, cases: list[Any], tb: TensorBoard) -> None:

@@ -148,6 +148,7 @@ def plan_memory(
     streamable: bool,
     window_voxels: int,
     slab_voxels: int,
+    stream_slab_voxels: int | None = None,
     max_bytes: int | None = None,
     scratch_dir: str | Path | None = None,
 ) -> MemoryPlan:
@@ -162,7 +163,10 @@ def plan_memory(
         streamable: the run is a local refinement on the output grid (slab-wise works).
         window_voxels: voxels of one network window (input side, with its halo).
         slab_voxels: voxels of one slab (with its context) per channel.
-        max_bytes: memory allowed (default: :func:`available_memory`).
+        stream_slab_voxels: the same for the thinner slabs of a streamed run (default:
+            ``slab_voxels``).
+        max_bytes: memory the run's data may take on top of what the process already
+            holds (default: :func:`available_memory`, which counts that already).
         scratch_dir: folder of a memmap buffer (default: the system temporary folder).
 
     Raises:
@@ -172,11 +176,14 @@ def plan_memory(
     buffer = 4 * max(channels, out_channels) * out_vox
     inputs = int(input_bytes) + 4 * channels * int(input_voxels)  # as read + float32 copy
     acts = 4 * 3 * _widest(model) * int(window_voxels)  # a few activation maps per window
-    slabs = 4 * max(channels, out_channels) * int(slab_voxels) * 6  # sub, result, blending...
+    per_slab = 4 * max(channels, out_channels) * 6  # sub, result, held-back core, blending
+    slabs = per_slab * int(slab_voxels)
     write = out_vox  # the finite check's boolean mask when writing
     if streamable:
         ram = inputs + buffer + slabs + acts + write
-        streamed: int | None = inputs + slabs + acts + 4 * out_vox // max(1, out_shape[0])
+        thin = int(stream_slab_voxels if stream_slab_voxels is not None else slab_voxels)
+        streamed: int | None = (inputs + per_slab * thin + acts
+                                + 4 * out_vox // max(1, out_shape[0]))
     else:
         ram = inputs + 3 * buffer + acts + write
         streamed = None

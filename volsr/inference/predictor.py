@@ -304,7 +304,11 @@ class Predictor:
         streamable = (self.upsampling == "pre" and c_in == c_out
                       and (not two_d or self.fusion == "average" or n_orient < 2))
         plane = math.prod(plan.grid.shape[1:])
+        from volsr.inference.slabs import STREAM_SLAB_BYTES
+
+        thin = _min_slab(self.model, shape, max_bytes=STREAM_SLAB_BYTES)
         slab_vox = min(plan.grid.shape[0], thickness + 2 * radius) * plane
+        thin_vox = min(plan.grid.shape[0], thin + 2 * radius) * plane
         out_vox = math.prod(plan.grid.shape)
         win = out_vox if self.patch_size is None else math.prod(
             min(p + 2 * radius, n) for p, n in zip(self.patch_size, plan.grid.shape))
@@ -318,7 +322,10 @@ class Predictor:
             input_bytes=int(volume.data.nbytes), input_voxels=math.prod(volume.spatial_shape),
             channels=c_in, out_shape=tuple(plan.grid.shape), out_channels=c_out,
             model=self.model, streamable=streamable, window_voxels=win, slab_voxels=slab_vox,
-            max_bytes=self.max_memory, scratch_dir=self.scratch_dir)
+            stream_slab_voxels=thin_vox, max_bytes=self.max_memory,
+            scratch_dir=self.scratch_dir)
+        if mem.mode == "memmap":
+            thickness = thin
         (log.warning if mem.mode == "memmap" else log.debug)("%s", mem.describe())
         self.last_memory_plan = mem
         return mem, thickness
@@ -418,12 +425,12 @@ def _receptive_radius(model: Any) -> int:
     return max(0, math.ceil((max(rf) - 1) / 2))
 
 
-def _min_slab(model: Any, shape: tuple[int, ...]) -> int | None:
-    """None (the default thickness) unless the network needs thicker inputs."""
+def _min_slab(model: Any, shape: tuple[int, ...], max_bytes: int | None = None) -> int:
+    """Slab thickness for ``shape``, at least the network's minimum input size."""
     from volsr.inference.slabs import slab_thickness
 
     m = [int(v) for v in getattr(model, "min_input_size", lambda: (1,))()]
-    t = slab_thickness(shape, radius=_receptive_radius(model), axis=1)
+    t = slab_thickness(shape, radius=_receptive_radius(model), axis=1, max_bytes=max_bytes)
     return max(t, max(m))
 
 

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SLAB_BYTES = 256 * 2**20
 MIN_SLAB_BYTES = 16 * 2**20
+STREAM_SLAB_BYTES = 64 * 2**20  # thinner slabs when the volume is a memmap on disk
 
 
 def slab_thickness(shape: tuple[int, ...], *, radius: int, axis: int = 1,
@@ -78,7 +79,9 @@ def refine_in_slabs(
     """
     n = int(vol.shape[axis])
     r = max(0, int(radius))
-    t = slab_thickness(vol.shape, radius=r, axis=axis) if thickness is None else int(thickness)
+    cap = STREAM_SLAB_BYTES if isinstance(vol, np.memmap) else None
+    t = (slab_thickness(vol.shape, radius=r, axis=axis, max_bytes=cap) if thickness is None
+         else int(thickness))
     t = max(t, r, 1)
     starts = list(range(0, n, t))
     log.debug("refining %s in %d slab(s) of %d along axis %d (context %d)", vol.shape,
@@ -136,7 +139,9 @@ def interpolate_in_slabs(arr: np.ndarray, step: np.ndarray, offset: np.ndarray,
     step = np.asarray(step, dtype=np.float64)
     offset = np.asarray(offset, dtype=np.float64)
     n_in, n_out = int(arr.shape[1]), int(out.shape[1])
-    t = slab_thickness(out.shape, radius=1, axis=1) if thickness is None else max(1, thickness)
+    cap = STREAM_SLAB_BYTES if isinstance(out, np.memmap) else None
+    t = (slab_thickness(out.shape, radius=1, axis=1, max_bytes=cap) if thickness is None
+         else max(1, thickness))
     same_x = step[0] == 1.0 and offset[0] == 0.0 and n_in == n_out
     for a in range(0, n_out, t):
         b = min(n_out, a + t)

@@ -182,12 +182,13 @@ def predict_slicewise(
         if fusion == "fba" and len(sp.slice_axes) > 1 or c_out != src.shape[0]:
             return refine(src)  # FBA weighs global 3D frequencies: one pass
         # averaged planes are a local operator: slab by slab along X, in place
-        from volsr.inference.slabs import refine_in_slabs, slab_thickness
+        from volsr.inference.slabs import STREAM_SLAB_BYTES, refine_in_slabs, slab_thickness
 
         rf = [int(v) for v in model.receptive_field()]
         radius = max(0, (max(rf) - 1 + 1) // 2)
         need = max(int(v) for v in model.min_input_size())
-        t = max(need, slab_thickness(src.shape, radius=radius, axis=1))
+        cap = STREAM_SLAB_BYTES if isinstance(src, np.memmap) else None
+        t = max(need, slab_thickness(src.shape, radius=radius, axis=1, max_bytes=cap))
         return refine_in_slabs(refine, src, radius=radius, axis=1, thickness=t)
     s = tuple(int(v) for v in model.integer_scale())
     if sp.mode in ("all_axes", "identity"):

@@ -1,0 +1,125 @@
+"""A 512 x 512 x 300 CT to 0.5 mm isotropic: peak memory of `volsr infer`, in RAM and streamed.
+
+The input is a synthetic body CT (volsr.phantom, HU) of 512 x 512 x 300 voxels at
+0.78 x 0.78 x 1.5 mm (a typical abdominal CT); ``--target-spacing 0.5`` asks for
+800 x 800 x 900 voxels (2.1 GiB of float32). Each case is a fresh ``volsr infer``
+subprocess; its peak RSS comes from ``RUSAGE_CHILDREN`` (the kernel's high-water mark),
+so nothing in volsr is instrumented.
+
+Cases:
+
+* ``bspline``: cubic B-spline interpolation;
+* ``network``: a "pre" 3D network (srcnn_3d with few features and random weights: the
+  memory path is the one of any "pre" network; its working set is a few windows) with
+  the memory the machine has free;
+* ``network --max-memory G``: the same with a RAM budget below the in-RAM estimate, so
+  that the preflight builds the output in a memory-mapped buffer beside the output, slab
+  by slab (the outputs of the two network cases are compared voxel by voxel).
+
+``--max-memory`` counts the run's data on top of what the process already holds (the
+imported libraries, about 0.4 GiB), as ``volsr infer --max-memory`` does.
+
+Usage: python benchmarks/large_volume.py [--shape 512 512 300] [--spacing 0.78 0.78 1.5]
+       [--target 0.5] [--max-memory 1.5] [--features 4] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import table
+
+
+def run_case(cmd: list[str]) -> tuple[float, float, str]:
+    """Run ``cmd``; return (seconds, peak RSS of the child in MiB, stderr tail)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    secs = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if r.returncode != 0:
+        raise SystemExit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
+    if peak <= before:
+        print("# note: this child's peak was not above an earlier child's; the figure is a "
+              "lower bound", flush=True)
+    return secs, peak / 1024.0, r.stderr.strip().splitlines()[-3:] and "\n".join(
+        r.stderr.strip().splitlines()[-3:])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--shape", type=int, nargs=3, default=[512, 512, 300])
+    ap.add_argument("--spacing", type=float, nargs=3, default=[0.78, 0.78, 1.5])
+    ap.add_argument("--target", type=float, default=0.5)
+    ap.add_argument("--max-memory", type=float, default=1.5,
+                    help="GiB for the streamed case (below the in-RAM estimate)")
+    ap.add_argument("--features", type=int, default=4)
+    ap.add_argument("--keep", type=Path, default=None, help="work folder (default: temporary)")
+    args = ap.parse_args()
+
+    import torch
+
+    from volsr.checkpoint import save_weights
+    from volsr.io import save_volume
+    from volsr.models import create_model
+    from volsr.phantom import phantom_volume
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="volsr-large-"))
+    work.mkdir(parents=True, exist_ok=True)
+    src = work / "ct.nii.gz"
+    t0 = time.perf_counter()
+    if not src.exists():
+        save_volume(phantom_volume(tuple(args.shape), tuple(args.spacing), kind="body",
+                                   supersample=1, noise=10.0), src)
+    print(f"# input {args.shape} at {args.spacing} mm written in "
+          f"{time.perf_counter() - t0:.0f} s", flush=True)
+    torch.manual_seed(0)
+    net = create_model("srcnn_3d", features=(args.features, args.features),
+                       kernel_sizes=(9, 1, 5))
+    weights = save_weights(net, work / "weights", model_name="srcnn_3d",
+                           normalization={"name": "ct_window", "min": -1000, "max": 1000},
+                           inference={"patch_size": [96, 96, 96], "overlap": 0.0})
+    out_shape = [round(n * s / args.target) for n, s in zip(args.shape, args.spacing)]
+    out_mib = 4 * float(np.prod(out_shape)) / 2**20
+    base = [sys.executable, "-m", "volsr", "infer", str(src), "--target-spacing",
+            str(args.target), str(args.target), str(args.target), "--device", "cpu",
+            "--overwrite"]
+    cases = [("bspline", ["--model", "bspline"]),
+             ("network", ["--weights", str(weights)]),
+             (f"network --max-memory {args.max_memory:g}",
+              ["--weights", str(weights), "--max-memory", str(args.max_memory)])]
+    rows = []
+    outputs = {}
+    for label, extra in cases:
+        dst = work / f"out_{len(rows)}.nii.gz"
+        secs, peak, tail = run_case([*base, "-o", str(dst), *extra])
+        side = json.loads(Path(str(dst) + ".json").read_text()) if Path(
+            str(dst) + ".json").exists() else json.loads(
+            next(work.glob(f"out_{len(rows)}*.json")).read_text())
+        mode = side.get("memory", {}).get("mode", "-")
+        rows.append({"case": label, "memory mode": mode, "seconds": round(secs, 1),
+                     "peak RSS MiB": round(peak), "output MiB": round(out_mib),
+                     "peak / output": round(peak / out_mib, 2)})
+        outputs[label] = dst
+        print(f"{label}: {secs:.0f} s, peak RSS {peak:.0f} MiB ({mode})", flush=True)
+    import nibabel as nib
+
+    a = np.asarray(nib.load(outputs["network"]).dataobj, dtype=np.float32)
+    b = np.asarray(nib.load(outputs[cases[2][0]]).dataobj, dtype=np.float32)
+    diff = float(np.abs(a - b).max())
+    print(f"\n# output grid {out_shape} ({out_mib:.0f} MiB float32); RAM vs streamed network "
+          f"outputs: max |difference| {diff:.3g} HU (slabs of other thickness; float rounding)")
+    print(table(rows, ["case", "memory mode", "seconds", "peak RSS MiB", "output MiB",
+                       "peak / output"]))
+
+
+if __name__ == "__main__":
+    main()
