@@ -103,7 +103,18 @@ def resolve_model(model: Any, weights: str | Path | None, options: dict[str, Any
     return create_model(name)
 
 
+_LOCAL_KINDS = ("nearest", "linear", "bspline", "lanczos")
+
+
 def _interpolate(volume: Volume, model: Any, plan: GridPlan) -> np.ndarray:
+    """Interpolate onto ``plan``: local kernels slab by slab into one output array (no
+    full-size temporaries); the global Fourier interpolation in one piece."""
+    kind = getattr(model, "kind", None)
+    if kind in _LOCAL_KINDS:
+        from volsr.inference.slabs import interpolate_in_slabs
+
+        out = np.empty((volume.channels, *plan.grid.shape), dtype=np.float32)
+        return interpolate_in_slabs(volume.data, plan.step, plan.offset, out, kind=kind)
     from volsr.inference.predictor import _per_channel
 
     return _per_channel(volume.data, lambda a: model.resample_linear(
