@@ -38,20 +38,24 @@ import numpy as np
 from _common import table
 
 
-def run_case(cmd: list[str]) -> tuple[float, float, str]:
-    """Run ``cmd``; return (seconds, peak RSS of the child in MiB, stderr tail)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+_WRAP = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+         "print('PEAK_KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+         "file=sys.stderr); sys.exit(r.returncode)")
+
+
+def run_case(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd`` under a fresh wrapper process; return (seconds, its own peak RSS in MiB).
+
+    The wrapper has exactly one child, so its ``RUSAGE_CHILDREN`` high-water mark is that
+    child's peak (the parent's would be the maximum over all cases run so far).
+    """
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", _WRAP, *cmd], capture_output=True, text=True)
     secs = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if r.returncode != 0:
         raise SystemExit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr[-2000:]}")
-    if peak <= before:
-        print("# note: this child's peak was not above an earlier child's; the figure is a "
-              "lower bound", flush=True)
-    return secs, peak / 1024.0, r.stderr.strip().splitlines()[-3:] and "\n".join(
-        r.stderr.strip().splitlines()[-3:])
+    peak = next(int(ln.split()[1]) for ln in r.stderr.splitlines() if ln.startswith("PEAK_KIB"))
+    return secs, peak / 1024.0
 
 
 def main() -> None:
@@ -63,6 +67,9 @@ def main() -> None:
                     help="GiB for the streamed case (below the in-RAM estimate)")
     ap.add_argument("--features", type=int, default=4)
     ap.add_argument("--keep", type=Path, default=None, help="work folder (default: temporary)")
+    ap.add_argument("--cases", nargs="+", default=None,
+                    choices=["bspline", "network", "network-streamed"],
+                    help="run only these cases (default: all)")
     args = ap.parse_args()
 
     import torch
@@ -99,11 +106,12 @@ def main() -> None:
     rows = []
     outputs = {}
     for label, extra in cases:
-        dst = work / f"out_{len(rows)}.nii.gz"
-        secs, peak, tail = run_case([*base, "-o", str(dst), *extra])
-        side = json.loads(Path(str(dst) + ".json").read_text()) if Path(
-            str(dst) + ".json").exists() else json.loads(
-            next(work.glob(f"out_{len(rows)}*.json")).read_text())
+        dst = work / f"out_{label.split()[0]}{'_streamed' if 'max-memory' in label else ''}.nii.gz"
+        if args.cases and label.split()[0] + ("-streamed" if "max-memory" in label else "") \
+                not in args.cases:
+            continue
+        secs, peak = run_case([*base, "-o", str(dst), *extra])
+        side = json.loads(next(work.glob(f"{dst.name.split('.')[0]}*.json")).read_text())
         mode = side.get("memory", {}).get("mode", "-")
         rows.append({"case": label, "memory mode": mode, "seconds": round(secs, 1),
                      "peak RSS MiB": round(peak), "output MiB": round(out_mib),
@@ -112,13 +120,16 @@ def main() -> None:
         print(f"{label}: {secs:.0f} s, peak RSS {peak:.0f} MiB ({mode})", flush=True)
     import nibabel as nib
 
+    print()
+    print(table(rows, ["case", "memory mode", "seconds", "peak RSS MiB", "output MiB",
+                       "peak / output"]))
+    if len(outputs) < 3:
+        return
     a = np.asarray(nib.load(outputs["network"]).dataobj, dtype=np.float32)
     b = np.asarray(nib.load(outputs[cases[2][0]]).dataobj, dtype=np.float32)
     diff = float(np.abs(a - b).max())
     print(f"\n# output grid {out_shape} ({out_mib:.0f} MiB float32); RAM vs streamed network "
           f"outputs: max |difference| {diff:.3g} HU (slabs of other thickness; float rounding)")
-    print(table(rows, ["case", "memory mode", "seconds", "peak RSS MiB", "output MiB",
-                       "peak / output"]))
 
 
 if __name__ == "__main__":
