@@ -18,10 +18,12 @@ from volsr.cli._common import Quiet, Verbose, handle_errors, setup_logging
 
 
 def _default_models() -> str:
-    from volsr.weights import resolve_bundled
+    """The interpolation baselines and every bundled model (the default alias first)."""
+    from volsr.weights import bundled_models, default_model_name
 
-    extra = ",default" if resolve_bundled("default") is not None else ""
-    return "nearest,linear,bspline,lanczos,fourier" + extra
+    default = default_model_name()
+    extra = (["default"] if default else []) + [n for n in bundled_models() if n != default]
+    return ",".join(["nearest", "linear", "bspline", "lanczos", "fourier", *extra])
 
 
 @app.command()
@@ -33,8 +35,8 @@ def demo(
                                           "thick-slice scan.")] = 4.0,
     profile: Annotated[str, typer.Option(help="Slice profile: gaussian or rect.")] = "gaussian",
     models: Annotated[Optional[str], typer.Option(
-        help="Comma-separated models to compare (default: the baselines and the bundled "
-        "default model).")] = None,
+        help="Comma-separated models to compare (default: the baselines and every bundled "
+        "model).")] = None,
     shape: Annotated[tuple[int, int, int], typer.Option(help="Phantom size in voxels.")]
     = (128, 144, 128),
     spacing: Annotated[float, typer.Option(help="Phantom (truth) voxel size in mm.")] = 1.25,
