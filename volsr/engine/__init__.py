@@ -1,7 +1,12 @@
-"""Supervised training of super-resolution networks (``volsr train``).
+"""Training of super-resolution networks (``volsr train``): supervised, and adversarial
+when the config has an ``adversarial:`` section.
 
-* :mod:`volsr.engine.losses`: ``LOSSES`` registry (l1, l2/mse, charbonnier, ssim) and
-  :func:`build_loss`;
+* :mod:`volsr.engine.losses`: ``LOSSES`` registry (l1, l2/mse, charbonnier, ssim, hfen,
+  gradient, ...) and :func:`build_loss`;
+* :mod:`volsr.engine.adversarial`: the GAN trainer (pre-training phase, critic steps,
+  both networks in checkpoints and DDP); :mod:`volsr.engine.gan_losses` and
+  :mod:`volsr.engine.perceptual`: adversarial, feature-matching, perceptual and texture
+  losses;
 * :mod:`volsr.engine.optim`: optimizers (adam, adamw, sgd) and step-based schedules
   (constant, cosine, step; all with linear warm-up);
 * :mod:`volsr.engine.trainer`: :func:`train`, the step loop with AMP, clipping, EMA,
