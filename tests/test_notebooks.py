@@ -16,7 +16,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
 
     matplotlib.use("Agg")
     monkeypatch.chdir(tmp_path)
-    nb = json.loads(path.read_text())
+    nb = json.loads(path.read_text(encoding="utf-8"))
     assert nb["nbformat"] == 4
     namespace: dict = {"__name__": "__notebook__"}
     for i, cell in enumerate(nb["cells"]):
