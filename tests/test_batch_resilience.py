@@ -36,7 +36,7 @@ def test_stop_at_first_failure_by_default_with_report(tmp_path, phantom_path):
     r = runner.invoke(app, ["infer", str(src), "-o", str(tmp_path / "out"), "--model", "linear",
                             "--report", str(rep)], catch_exceptions=False)
     assert r.exit_code == 1
-    cases = json.loads(rep.read_text())["cases"]
+    cases = json.loads(rep.read_text(encoding="utf-8"))["cases"]
     statuses = [c["status"] for c in cases]
     # sorted order: bad_nan first -> the run stops there, the rest is "not run"
     assert statuses[0] == "failed" and set(statuses[1:]) == {"not run"}
@@ -50,7 +50,7 @@ def test_keep_going_processes_the_rest_and_exits_non_zero(tmp_path, phantom_path
     r = runner.invoke(app, ["infer", str(src), "-o", str(out), "--model", "linear",
                             "--keep-going", "--report", str(rep)], catch_exceptions=False)
     assert r.exit_code == 1 and "2 of 5 scans failed" in r.stderr
-    counts = json.loads(rep.read_text())["counts"]
+    counts = json.loads(rep.read_text(encoding="utf-8"))["counts"]
     assert counts == {"failed": 2, "written": 3}
     assert sorted(p.name for p in out.glob("*.nii.gz")) == [f"good{i}.nii.gz" for i in range(3)]
 

@@ -63,9 +63,9 @@ def test_report_files_exist_and_are_self_contained(report):
     assert sorted(res.figures) == ["ph0", "ph1"]
     for rel in res.figures.values():
         assert (out / rel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    page = (out / "report.html").read_text()
+    page = (out / "report.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 2 and "<table>" in page
-    assert "figures/ph0.png" in (out / "report.md").read_text()
+    assert "figures/ph0.png" in (out / "report.md").read_text(encoding="utf-8")
 
 
 def test_table_values_equal_metrics_computed_directly(report, manifest):
@@ -76,10 +76,10 @@ def test_table_values_equal_metrics_computed_directly(report, manifest):
     from volsr.inference.api import super_resolve
 
     res, out = report
-    rows = json.loads((out / "results.json").read_text())["rows"]
+    rows = json.loads((out / "results.json").read_text(encoding="utf-8"))["rows"]
     with open(out / "results.csv", newline="") as f:
         csv_rows = list(csv.DictReader(f))
-    md = (out / "report.md").read_text()
+    md = (out / "report.md").read_text(encoding="utf-8")
     man = load_manifest(manifest)
     for case in man.cases("test"):
         hr = load_volume(case.hr)
@@ -194,7 +194,7 @@ def test_cli_benchmark(manifest, tmp_path):
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert "bspline" in r.stdout and "lin" in r.stdout
-    data = json.loads((out / "results.json").read_text())
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert data["protocol"]["name"] == "thick2-rect" and data["figures"] == {}
     assert data["cases"][0]["truth_grid"]["shape"] == [24, 24, 24]
     assert all(math.isfinite(r["psnr"]) for r in data["rows"])

@@ -20,14 +20,14 @@ NAME = "thickslice_v1"
 
 def test_bundled_with_a_model_card():
     folder = bundled_models()[NAME]
-    assert "research use only" in (folder / "MODEL_CARD.md").read_text().lower()
-    meta = json.loads((folder / "model.json").read_text())
+    assert "research use only" in (folder / "MODEL_CARD.md").read_text(encoding="utf-8").lower()
+    meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     assert meta["format"] == "volsr-model"
     manifest = meta["training"]["config"]["data"]["manifest"]
     assert manifest == "data_manifests/shared_data.json"
     from pathlib import Path
 
-    man = json.loads((Path(__file__).resolve().parents[1] / manifest).read_text())
+    man = json.loads((Path(__file__).resolve().parents[1] / manifest).read_text(encoding="utf-8"))
     licences = [c["licence"] for c in man["training"]]
     assert licences and not [lic for lic in licences if "BY-NC" in lic]
     # the CC BY-NC scans are in the manifest, but only under "test"
@@ -46,7 +46,7 @@ def test_infer_with_it_beats_bspline(tmp_path):
     r = cli.invoke(app, ["infer", str(src), "-o", str(out), "--device", "cpu", "--model",
                          NAME])
     assert r.exit_code == 0, r.output
-    side = json.loads(next(tmp_path.glob("sr*.json")).read_text())
+    side = json.loads(next(tmp_path.glob("sr*.json")).read_text(encoding="utf-8"))
     assert side["weights"]["path"].endswith(NAME)
     img = nib.load(out)
     assert img.shape == truth.spatial_shape

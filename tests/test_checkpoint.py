@@ -50,7 +50,7 @@ def test_weights_round_trip_gives_identical_outputs(tmp_path):
     assert meta.model_kwargs["features"] == [8, 4]
     digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     assert meta.sha256 == digest
-    raw = json.loads((folder / "model.json").read_text())
+    raw = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     assert raw["format"] == "volsr-model" and raw["format_version"] == 1
     assert raw["model"]["name"] == "srcnn_3d" and raw["upsampling"] == "pre"
     assert raw["training"] == {"steps": 3} and raw["volsr_version"]
@@ -141,7 +141,7 @@ def test_foreign_json_and_folders_are_refused(tmp_path):
 
 def test_newer_format_and_unknown_model_are_clear_errors(tmp_path):
     _, folder = export(tmp_path)
-    raw = json.loads((folder / "model.json").read_text())
+    raw = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     (folder / "model.json").write_text(json.dumps({**raw, "format_version": 2}))
     with pytest.raises(InputError, match="newer volsr"):
         load_weights(folder)
@@ -155,7 +155,7 @@ def test_key_and_shape_mismatches_are_listed(tmp_path):
     from safetensors.torch import save_file
 
     _, folder = export(tmp_path)
-    raw = json.loads((folder / "model.json").read_text())
+    raw = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     raw["model"]["kwargs"]["features"] = [6, 4]
     (folder / "model.json").write_text(json.dumps(raw))
     with pytest.raises(InputError, match="do not fit model 'srcnn_3d'.*size mismatch"):

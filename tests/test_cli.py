@@ -44,7 +44,7 @@ def test_infer_file_to_file_with_sidecar(tmp_path, phantom_path):
                                       [0, 0, 0, 1]])
     np.testing.assert_allclose(img.affine, expected, atol=1e-6)
     np.testing.assert_allclose(img.header.get_qform(), expected, atol=1e-5)
-    side = json.loads((tmp_path / "out" / "sr.json").read_text())
+    side = json.loads((tmp_path / "out" / "sr.json").read_text(encoding="utf-8"))
     assert side["model"] == "linear" and side["settings"]["scale"] == [1.0, 1.0, 2.0]
     assert len(side["input"]["sha256"]) == 64 and side["output"]["shape"] == [48, 52, 80]
     assert "compute_s" in side["timings"]

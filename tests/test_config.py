@@ -406,7 +406,7 @@ def test_dump_load_equality(tmp_path: Path) -> None:
         model=ModelConfig(name="m", args={"tag": "1e-4", "day": "2024-01-01", "on": "yes"}))
     out = tmp_path / "run" / "config.yaml"
     dump_config(cfg, out)
-    text = out.read_text()
+    text = out.read_text(encoding="utf-8")
     assert text.startswith("name: full\n")
     loaded = load_config(out)
     assert loaded == cfg

@@ -134,7 +134,7 @@ def test_manifest_from_folder_and_write_roundtrip(tmp_path, vols):
     out = tmp_path / "sub" / "m.json"
     out.parent.mkdir()
     write_manifest(out, m1)
-    raw = json.loads(out.read_text())
+    raw = json.loads(out.read_text(encoding="utf-8"))
     assert raw["volsr_manifest"] == 1 and raw["modality"] == "MR"
     assert all(c["hr"].startswith("../") for c in raw["training"])  # relative to sub/
     back = load_manifest(out)

@@ -20,7 +20,7 @@ def test_import_then_check_then_detect_corruption(tmp_path, phantom_path):
     r = runner.invoke(app, ["data", "import", str(src), "-o", str(man), "--modality", "MR"],
                       catch_exceptions=False)
     assert r.exit_code == 0, r.stderr
-    data = json.loads(man.read_text())
+    data = json.loads(man.read_text(encoding="utf-8"))
     ids = [c["id"] for split in ("training", "validation", "test") for c in data.get(split, [])]
     assert sorted(ids) == [f"case{i}" for i in range(4)]
     r = runner.invoke(app, ["data", "check", str(man)], catch_exceptions=False)

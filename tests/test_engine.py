@@ -162,7 +162,7 @@ def test_run_folder_prepare_rules(tmp_path):
     run.latest.write_bytes(b"x")
     assert run.prepare(resume=True, overwrite=False) is True
     assert run.prepare(resume=False, overwrite=True) is False
-    assert not run.latest.exists() and (run.root / "notes.txt").read_text() == "mine"
+    assert not run.latest.exists() and (run.root / "notes.txt").read_text(encoding="utf-8") == "mine"
 
 
 def test_metrics_truncate_and_tensorboard_fallback(tmp_path, monkeypatch, caplog):
@@ -187,7 +187,7 @@ def test_manifest_found_next_to_the_config(tmp_path, monkeypatch, manifest):
 
     cfg_dir = tmp_path / "exp"
     cfg_dir.mkdir()
-    (cfg_dir / "data.json").write_text(manifest.read_text())
+    (cfg_dir / "data.json").write_text(manifest.read_text(encoding="utf-8"))
     (cfg_dir / "exp.yaml").write_text(f"defaults: [{TINY}]\ndata: {{manifest: data.json}}\n")
     monkeypatch.chdir(tmp_path)
     cfg = load_config(cfg_dir / "exp.yaml")
@@ -238,7 +238,7 @@ def test_training_run_writes_the_run_folder(tmp_path, manifest):
     best = torch.load(run / "checkpoint_best.pt", weights_only=True)
     for key, value in model.state_dict().items():
         assert torch.equal(value, best["model"][key])
-    assert "step 4/4" in (run / "train.log").read_text()
+    assert "step 4/4" in (run / "train.log").read_text(encoding="utf-8")
 
 
 def test_exact_resume_matches_a_straight_run(tmp_path, manifest):
@@ -341,7 +341,7 @@ def test_killed_training_resumes_without_losing_checkpointed_steps(tmp_path, man
     k = torch.load(latest, weights_only=True)["step"]
     r = cli("train", *args, "--resume", "--max-steps", k + 2)
     assert r.exit_code == 0, r.output
-    assert f"resuming from {latest} at step {k}" in (out / "tiny_test" / "train.log").read_text()
+    assert f"resuming from {latest} at step {k}" in (out / "tiny_test" / "train.log").read_text(encoding="utf-8")
     steps = [e["step"] for e in read_metrics(out / "tiny_test" / "metrics.jsonl")
              if e["event"] == "train"]
     assert steps == list(range(1, k + 3))

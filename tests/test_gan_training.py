@@ -65,7 +65,7 @@ def test_one_adversarial_step_updates_both_networks(tmp_path, manifest):
     for key in ("loss", "l1", "g_adv", "fm", "d_loss", "d_real", "d_fake", "lr_d"):
         assert isinstance(event[key], float), key
     # model/ holds the generator only; the checkpoint holds both networks and optimizers
-    meta = json.loads((run_dir / "model" / "model.json").read_text())
+    meta = json.loads((run_dir / "model" / "model.json").read_text(encoding="utf-8"))
     assert meta["model"]["name"] == "srcnn_3d"
     from volsr.checkpoint import load_weights
 

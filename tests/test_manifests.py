@@ -28,7 +28,7 @@ def test_manifest_validates(path):
     man = load_manifest(path)
     assert man.all_cases(), "a manifest with no cases"
     assert (path.parent / "README.md").is_file()
-    raw = json.loads(path.read_text())
+    raw = json.loads(path.read_text(encoding="utf-8"))
     assert any(k in raw for k in ("licence", "license")) or all(
         "licence" in c for s in ("training", "validation", "test") for c in raw.get(s, []))
     report = check_manifest(path, hashes=False)
@@ -36,7 +36,7 @@ def test_manifest_validates(path):
     # either the data are here and fine, or they are reported missing (never a crash)
     assert statuses <= {"ok", "missing"}
     if path.parent.name != "data_manifests":
-        readme = (path.parent / "README.md").read_text().lower()
+        readme = (path.parent / "README.md").read_text(encoding="utf-8").lower()
         assert "licence" in readme and "layout" in readme and "where" in readme
 
 

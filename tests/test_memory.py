@@ -95,9 +95,9 @@ def test_infer_memmap_equals_ram_and_refuses_cleanly(tmp_path, scan, name, kw):
     a, b = nib.load(ram_out), nib.load(mm_out)
     np.testing.assert_array_equal(a.get_fdata(), b.get_fdata())
     np.testing.assert_array_equal(a.affine, b.affine)
-    side = json.loads((mm_out.parent / "o.nii.gz.json").read_text()) if (
+    side = json.loads((mm_out.parent / "o.nii.gz.json").read_text(encoding="utf-8")) if (
         mm_out.parent / "o.nii.gz.json").exists() else json.loads(
-        next(mm_out.parent.glob("*.json")).read_text())
+        next(mm_out.parent.glob("*.json")).read_text(encoding="utf-8"))
     assert side["memory"]["mode"] == "memmap"
     assert sorted(p.name for p in mm_out.parent.iterdir()) == sorted(
         [mm_out.name, next(mm_out.parent.glob("*.json")).name])  # no scratch file left

@@ -259,7 +259,7 @@ def test_cli_png_16bit_with_a_2d_network(tmp_path, espcn_weights):
     assert out.mode == "I;16" and out.size == (28, 40)
     assert out.info["dpi"] == pytest.approx((200, 200), rel=1e-3)
     assert "espcn_2d" in out.text["volsr"]
-    side = json.loads((tmp_path / "sr.json").read_text())
+    side = json.loads((tmp_path / "sr.json").read_text(encoding="utf-8"))
     assert side["input"]["kind"] == "image2d" and side["input"]["bit_depth"] == 16
     assert side["output"]["shape"] == [40, 28] and side["output"]["scale"] == [2.0, 2.0]
     assert side["predictor"]["tta"] is True and side["model"] == "espcn_2d"
@@ -313,6 +313,6 @@ def test_cli_volume_through_plane_with_2d_net_and_fba(tmp_path):
                 "--scale", "1", "1", "2", "--fusion", "fba")
     assert r.exit_code == 0, r.stderr
     assert load_volume(tmp_path / "o.nii.gz").spatial_shape == (12, 10, 10)
-    side = json.loads((tmp_path / "o.json").read_text())
+    side = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))
     assert side["predictor"]["fusion"] == "fba"
     assert side["settings"]["options"] == {"fusion": "fba"}

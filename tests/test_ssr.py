@@ -288,7 +288,7 @@ def test_saved_weights_reproduce_and_apply_to_another_scan(tmp_path):
 
     lr = _phantom()
     res = self_super_resolve(lr, save_weights=tmp_path / "w", **TINY)
-    meta = json.loads((tmp_path / "w" / "ssr.json").read_text())
+    meta = json.loads((tmp_path / "w" / "ssr.json").read_text(encoding="utf-8"))
     assert meta["acquisition"]["factor"] == 4.0 and meta["profile"]["kind"] == "gaussian"
     assert (tmp_path / "w" / "saa" / "model.safetensors").is_file()
     model = SSRModel.load(tmp_path / "w", device="cpu")
@@ -367,7 +367,7 @@ def test_cli_writes_output_and_sidecar(tmp_path):
     assert r.exit_code == 0, r.output
     vol = load_volume(out)
     assert vol.spatial_shape == (32, 32, 32)
-    side = json.loads((tmp_path / "sr.json").read_text())
+    side = json.loads((tmp_path / "sr.json").read_text(encoding="utf-8"))
     assert side["command"] == "ssr"
     assert side["acquisition"]["axis"] == 2 and side["acquisition"]["gap_mm"] == 2.0
     assert side["profile"] == {"kind": "rect", "thickness_mm": 6.0}
@@ -408,7 +408,7 @@ def test_infer_model_ssr_reuses_saved_weights(tmp_path):
     a, b = load_volume(tmp_path / "sr.nii.gz"), load_volume(tmp_path / "again.nii.gz")
     np.testing.assert_allclose(b.affine, a.affine, atol=1e-9)
     np.testing.assert_allclose(b.data, a.data, atol=1e-5)
-    side = json.loads((tmp_path / "again.json").read_text())
+    side = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
     assert side["model"] == "ssr" and len(side["settings"]["weights_sha256"]) == 64
     r = _cli("infer", src, "-o", tmp_path / "x.nii.gz", "--model", "ssr", "--weights",
              tmp_path / "w", "--patch", 8, 8, 8)

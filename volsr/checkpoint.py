@@ -168,7 +168,7 @@ def read_weights_meta(path: str | Path) -> WeightsMeta:
     folder = resolve_weights_folder(path)
     meta_path = folder / META_FILE
     try:
-        raw = json.loads(meta_path.read_text())
+        raw = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"not a volsr weights folder: unreadable JSON ({exc})",
                          path=meta_path) from None

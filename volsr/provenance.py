@@ -65,7 +65,7 @@ def write_sidecar(path: str | Path, record: dict[str, Any]) -> Path:
 def read_sidecar(path: str | Path) -> dict[str, Any] | None:
     """The sidecar's content, or None when missing or unreadable."""
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 

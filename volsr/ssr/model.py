@@ -272,7 +272,7 @@ class SSRModel:
             raise InputError(f"not a volsr self-SR weights folder: no {META_FILE} (write one "
                              "with 'volsr ssr --save-weights DIR')", path=folder)
         try:
-            meta = json.loads(meta_path.read_text())
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise InputError(f"unreadable {META_FILE} ({exc})", path=meta_path) from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:

@@ -41,7 +41,7 @@ def default_model_name() -> str | None:
     marker = Path(WEIGHTS_ROOT) / "DEFAULT"
     if not marker.is_file():
         return None
-    name = marker.read_text().strip()
+    name = marker.read_text(encoding="utf-8").strip()
     if not name:
         return None
     if name not in bundled_models():
