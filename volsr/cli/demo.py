@@ -66,7 +66,8 @@ def demo(
         typer.echo(f"truth    {truth.describe()}")
         typer.echo(f"low-res  {lr.describe()}  ({profile} slice profile, x{factor:g} in z)")
         typer.echo("")
-        typer.echo(f"{'model':<12} {'PSNR dB':>8} {'SSIM':>7} {'HFEN':>7} {'seconds':>8}")
+        w = max(12, *(len(n) for n in built))
+        typer.echo(f"{'model':<{w}} {'PSNR dB':>8} {'SSIM':>7} {'HFEN':>7} {'seconds':>8}")
         for name, model in built.items():
             t0 = time.perf_counter()
             sr = super_resolve(lr, model, isotropic=True)
@@ -76,7 +77,7 @@ def demo(
             res = evaluate(truth, sr, mask="auto", data_range=1.0)
             if out is not None:
                 save_volume(sr, folder / f"sr_{name}.nii.gz", overwrite=True)
-            typer.echo(f"{name:<12} {res.psnr:8.2f} {res.ssim:7.4f} {res.hfen:7.4f} {secs:8.2f}")
+            typer.echo(f"{name:<{w}} {res.psnr:8.2f} {res.ssim:7.4f} {res.hfen:7.4f} {secs:8.2f}")
         typer.echo("")
         typer.echo("Scores inside the automatic head mask, data range 1.0, on the truth grid.")
         if out is not None:
