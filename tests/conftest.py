@@ -71,6 +71,23 @@ def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray, **header) -> P
     return path
 
 
+def write_phantom_manifest(folder: Path, shape=(32, 32, 32), spacing: float = 6.0) -> Path:
+    """Three head phantoms in ``folder`` and a manifest: two for training, one for validation."""
+    import json
+
+    from volsr.io import save_volume
+    from volsr.phantom import phantom_volume
+
+    for i in range(3):
+        save_volume(phantom_volume(shape, (spacing,) * 3, supersample=1, seed=i),
+                    folder / f"head{i}.nii.gz")
+    m = {"volsr_manifest": 1,
+         "training": [{"id": "a", "hr": "head0.nii.gz"}, {"id": "b", "hr": "head1.nii.gz"}],
+         "validation": [{"id": "c", "hr": "head2.nii.gz"}]}
+    (folder / "manifest.json").write_text(json.dumps(m))
+    return folder / "manifest.json"
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     """Tiny test tensors run fastest on one thread (and do not fight other processes)."""

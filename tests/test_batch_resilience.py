@@ -55,7 +55,9 @@ def test_keep_going_processes_the_rest_and_exits_non_zero(tmp_path, phantom_path
     assert sorted(p.name for p in out.glob("*.nii.gz")) == [f"good{i}.nii.gz" for i in range(3)]
 
 
-def test_sigterm_mid_batch_leaves_no_partial_file_and_rerun_completes(tmp_path):
+def _twelve_scans(tmp_path):
+    """A folder of 12 phantom scans and the ``volsr infer`` command (x2 x2 x8, Lanczos)
+    that writes them to ``tmp_path/out`` in about a second each."""
     from volsr.io import save_volume
     from volsr.phantom import phantom_volume
 
@@ -67,6 +69,11 @@ def test_sigterm_mid_batch_leaves_no_partial_file_and_rerun_completes(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "volsr", "infer", str(src), "-o", str(out), "--model",
            "lanczos", "--scale", "2", "2", "8"]
+    return out, cmd
+
+
+def test_sigterm_mid_batch_leaves_no_partial_file_and_rerun_completes(tmp_path):
+    out, cmd = _twelve_scans(tmp_path)
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 120
@@ -90,17 +97,7 @@ def test_sigterm_mid_batch_leaves_no_partial_file_and_rerun_completes(tmp_path):
 def test_sigkill_mid_batch_loses_nothing_and_rerun_cleans_up(tmp_path):
     """A real SIGKILL: no handler runs. Every output present is complete, the rerun
     with --skip-existing finishes the rest and removes the killed writer's temporary."""
-    from volsr.io import save_volume
-    from volsr.phantom import phantom_volume
-
-    src = tmp_path / "in"
-    src.mkdir()
-    vol = phantom_volume((96, 96, 24), (2.0, 2.0, 8.0), supersample=1)
-    for i in range(12):
-        save_volume(vol, src / f"case{i:02d}.nii.gz")
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "volsr", "infer", str(src), "-o", str(out), "--model",
-           "lanczos", "--scale", "2", "2", "8"]
+    out, cmd = _twelve_scans(tmp_path)
     proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 120

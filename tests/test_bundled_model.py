@@ -8,7 +8,6 @@ import json
 
 import nibabel as nib
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from volsr.cli import app

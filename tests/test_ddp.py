@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,23 +14,15 @@ from volsr.config import load_config
 from volsr.engine import read_metrics, train
 from volsr.engine.distributed import parameter_digest
 
+from conftest import write_phantom_manifest
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny_test.yaml"
 
 
 @pytest.fixture
 def manifest(tmp_path) -> Path:
-    from volsr.io import save_volume
-    from volsr.phantom import phantom_volume
-
-    for i in range(3):
-        save_volume(phantom_volume((32, 32, 32), (6.0, 6.0, 6.0), supersample=1, seed=i),
-                    tmp_path / f"head{i}.nii.gz")
-    m = {"volsr_manifest": 1,
-         "training": [{"id": "a", "hr": "head0.nii.gz"}, {"id": "b", "hr": "head1.nii.gz"}],
-         "validation": [{"id": "c", "hr": "head2.nii.gz"}]}
-    (tmp_path / "manifest.json").write_text(json.dumps(m))
-    return tmp_path / "manifest.json"
+    return write_phantom_manifest(tmp_path)
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -24,6 +23,8 @@ from volsr.engine.optim import schedule_factor
 from volsr.engine.run_folder import MetricsLog, RunFolder, TensorBoard
 from volsr.errors import ConfigError, OutputError
 
+from conftest import write_phantom_manifest
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny_test.yaml"
 runner = CliRunner()
@@ -32,18 +33,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
     """Three 32^3 head phantoms: two for training, one for validation."""
-    from volsr.io import save_volume
-    from volsr.phantom import phantom_volume
-
-    d = tmp_path_factory.mktemp("data")
-    for i in range(3):
-        save_volume(phantom_volume((32, 32, 32), (6.0, 6.0, 6.0), supersample=1, seed=i),
-                    d / f"head{i}.nii.gz")
-    m = {"volsr_manifest": 1,
-         "training": [{"id": "a", "hr": "head0.nii.gz"}, {"id": "b", "hr": "head1.nii.gz"}],
-         "validation": [{"id": "c", "hr": "head2.nii.gz"}]}
-    (d / "manifest.json").write_text(json.dumps(m))
-    return d / "manifest.json"
+    return write_phantom_manifest(tmp_path_factory.mktemp("data"))
 
 
 def tiny(manifest: Path, out: Path, *overrides: str):

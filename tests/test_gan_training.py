@@ -16,6 +16,8 @@ from volsr.engine import read_metrics, train
 from volsr.engine.distributed import DistInfo
 from volsr.engine.run_folder import RunFolder
 
+from conftest import write_phantom_manifest
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny_test.yaml"
 GAN = ["adversarial.discriminator={name: mdcsrn_critic, features: 4, num_stages: 2, hidden: 8}",
@@ -24,18 +26,7 @@ GAN = ["adversarial.discriminator={name: mdcsrn_critic, features: 4, num_stages:
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
-    from volsr.io import save_volume
-    from volsr.phantom import phantom_volume
-
-    tmp = tmp_path_factory.mktemp("gan_data")
-    for i in range(3):
-        save_volume(phantom_volume((32, 32, 32), (6.0, 6.0, 6.0), supersample=1, seed=i),
-                    tmp / f"head{i}.nii.gz")
-    m = {"volsr_manifest": 1,
-         "training": [{"id": "a", "hr": "head0.nii.gz"}, {"id": "b", "hr": "head1.nii.gz"}],
-         "validation": [{"id": "c", "hr": "head2.nii.gz"}]}
-    (tmp / "manifest.json").write_text(json.dumps(m))
-    return tmp / "manifest.json"
+    return write_phantom_manifest(tmp_path_factory.mktemp("gan_data"))
 
 
 def _cfg(manifest, out, *extra):

@@ -14,6 +14,8 @@ from volsr.engine import train
 from volsr.engine.build import build_network
 from volsr.models import list_models, model_entry
 
+from conftest import write_phantom_manifest
+
 ZOO = Path(__file__).resolve().parents[1] / "configs" / "zoo"
 CONFIGS = sorted(ZOO.glob("*.yaml"))
 
@@ -76,18 +78,7 @@ def test_recipe_loads_and_builds_the_paper_network(path):
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
     """Two small head phantoms for training, one for validation."""
-    from volsr.io import save_volume
-    from volsr.phantom import phantom_volume
-
-    d = tmp_path_factory.mktemp("zoo_data")
-    for i in range(3):
-        save_volume(phantom_volume((20, 20, 6), (3.0, 3.0, 3.0), supersample=1, seed=i),
-                    d / f"head{i}.nii.gz")
-    m = {"volsr_manifest": 1,
-         "training": [{"id": f"h{i}", "hr": f"head{i}.nii.gz"} for i in range(2)],
-         "validation": [{"id": "v", "hr": "head2.nii.gz"}]}
-    (d / "manifest.json").write_text(json.dumps(m))
-    return d / "manifest.json"
+    return write_phantom_manifest(tmp_path_factory.mktemp("zoo_data"), (20, 20, 6), 3.0)
 
 
 def _families() -> list[str]:
