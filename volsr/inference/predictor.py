@@ -249,7 +249,7 @@ class Predictor:
                 self.model, arr, plan, fusion=self.fusion, patch_size=self.patch_size,
                 overlap=self.overlap, blend=self.blend, sw_batch_size=self.sw_batch_size,
                 tta=self.tta, halo=self.halo, amp=self.amp, name=self.model_name,
-                buffer=buffer)
+                buffer=buffer, thickness=thickness)
             return self._finish(volume, out, plan, norm)
         if self.upsampling == "pre":
             from volsr.inference.slabs import interpolate_in_slabs
@@ -281,9 +281,9 @@ class Predictor:
         c_out = int(getattr(self.model, "out_channels", arr.shape[0]))
         if self.upsampling == "pre" and c_out == arr.shape[0]:
             # a local operator on the output grid: slab by slab, written in place
-            from volsr.inference.slabs import refine_in_slabs
+            from volsr.inference.slabs import receptive_radius, refine_in_slabs
 
-            out = refine_in_slabs(predict, arr, radius=_receptive_radius(self.model),
+            out = refine_in_slabs(predict, arr, radius=receptive_radius(self.model),
                                   axis=1, thickness=thickness)
         else:
             out = predict(arr)
@@ -294,19 +294,18 @@ class Predictor:
     def _plan_memory(self, volume: Volume, plan: GridPlan, two_d: bool) -> tuple[Any, int]:
         """Memory preflight (:func:`~volsr.inference.memory.plan_memory`) and slab size."""
         from volsr.inference.memory import plan_memory
+        from volsr.inference.slabs import STREAM_SLAB_BYTES, model_slab_thickness, receptive_radius
 
         c_in = volume.channels
         c_out = int(getattr(self.model, "out_channels", c_in))
         shape = (max(c_in, c_out), *plan.grid.shape)
-        radius = _receptive_radius(self.model)
-        thickness = _min_slab(self.model, shape)
+        radius = receptive_radius(self.model)
+        thickness = model_slab_thickness(self.model, shape)
         n_orient = sum(1 for s in plan.scale if abs(s - 1.0) > 1e-6)
         streamable = (self.upsampling == "pre" and c_in == c_out
                       and (not two_d or self.fusion == "average" or n_orient < 2))
         plane = math.prod(plan.grid.shape[1:])
-        from volsr.inference.slabs import STREAM_SLAB_BYTES
-
-        thin = _min_slab(self.model, shape, max_bytes=STREAM_SLAB_BYTES)
+        thin = model_slab_thickness(self.model, shape, max_bytes=STREAM_SLAB_BYTES)
         slab_vox = min(plan.grid.shape[0], thickness + 2 * radius) * plane
         thin_vox = min(plan.grid.shape[0], thin + 2 * radius) * plane
         out_vox = math.prod(plan.grid.shape)
@@ -417,21 +416,6 @@ class Predictor:
 
 
 __all__ = ["Predictor"]
-
-
-def _receptive_radius(model: Any) -> int:
-    """Largest receptive radius over the network's axes (voxels), uncapped."""
-    rf = [int(v) for v in getattr(model, "receptive_field", lambda: (1,))()]
-    return max(0, math.ceil((max(rf) - 1) / 2))
-
-
-def _min_slab(model: Any, shape: tuple[int, ...], max_bytes: int | None = None) -> int:
-    """Slab thickness for ``shape``, at least the network's minimum input size."""
-    from volsr.inference.slabs import slab_thickness
-
-    m = [int(v) for v in getattr(model, "min_input_size", lambda: (1,))()]
-    t = slab_thickness(shape, radius=_receptive_radius(model), axis=1, max_bytes=max_bytes)
-    return max(t, max(m))
 
 
 def _per_channel(arr: np.ndarray, fn: Any) -> np.ndarray:

@@ -22,10 +22,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-__all__ = ["interpolate_in_slabs", "refine_in_slabs", "slab_thickness"]
+__all__ = ["interpolate_in_slabs", "model_slab_thickness", "receptive_radius",
+           "refine_in_slabs", "slab_thickness"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,22 @@ def slab_thickness(shape: tuple[int, ...], *, radius: int, axis: int = 1,
     cap = DEFAULT_SLAB_BYTES if max_bytes is None else int(max_bytes)
     want = min(cap, max(MIN_SLAB_BYTES, plane_bytes * n // 8))
     return int(min(n, max(1, int(radius), want // max(plane_bytes, 1))))
+
+
+def receptive_radius(model: Any) -> int:
+    """Largest receptive radius over the network's axes, in voxels (uncapped): the slab
+    context that makes slab-wise refinement equal one pass."""
+    rf = [int(v) for v in getattr(model, "receptive_field", lambda: (1,))()]
+    return max(0, math.ceil((max(rf) - 1) / 2))
+
+
+def model_slab_thickness(model: Any, shape: tuple[int, ...], *,
+                         max_bytes: int | None = None) -> int:
+    """:func:`slab_thickness` along axis 1 of ``shape`` for ``model``: at least its
+    receptive radius and its minimum input size."""
+    need = max(int(v) for v in getattr(model, "min_input_size", lambda: (1,))())
+    t = slab_thickness(shape, radius=receptive_radius(model), axis=1, max_bytes=max_bytes)
+    return max(t, need)
 
 
 def refine_in_slabs(

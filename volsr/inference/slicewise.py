@@ -127,6 +127,7 @@ def predict_slicewise(
     amp: bool = True,
     name: str | None = None,
     buffer: np.ndarray | None = None,
+    thickness: int | None = None,
 ) -> np.ndarray:
     """Apply a 2D network to a normalised volume, slice by slice, onto ``plan.grid``.
 
@@ -142,6 +143,8 @@ def predict_slicewise(
         buffer: for ``"pre"`` networks, a float32 ``(C, *plan.grid.shape)`` array (e.g. a
             memmap) to interpolate into and, with average fusion, to refine in place slab
             by slab; default: a new array.
+        thickness: slab thickness (voxels along X) of that; default:
+            :func:`~volsr.inference.slabs.model_slab_thickness` (thinner for a memmap).
 
     Returns:
         ``(C_out, *plan.grid.shape)`` float32 array (still normalised).
@@ -160,13 +163,22 @@ def predict_slicewise(
     run = dict(patch_size=patch_size, overlap=overlap, blend=blend, sw_batch_size=sw_batch_size,
                tta=tta, halo=halo, amp=amp)
     if kind == "pre":
-        from volsr.inference.slabs import interpolate_in_slabs
+        from volsr.inference.slabs import (
+            STREAM_SLAB_BYTES,
+            interpolate_in_slabs,
+            model_slab_thickness,
+            receptive_radius,
+            refine_in_slabs,
+        )
 
         shape = (arr.shape[0], *plan.grid.shape)
         if buffer is not None and tuple(buffer.shape) != shape:
             raise ValueError(f"buffer has shape {buffer.shape}, expected {shape}")
         src = buffer if buffer is not None else np.empty(shape, np.float32)
-        interpolate_in_slabs(arr, plan.step, plan.offset, src)
+        if thickness is None:
+            thickness = model_slab_thickness(model, shape, max_bytes=STREAM_SLAB_BYTES if
+                                             isinstance(src, np.memmap) else None)
+        interpolate_in_slabs(arr, plan.step, plan.offset, src, thickness=thickness)
         same = {}
         for k in sp.slice_axes:
             p0, p1 = _plane(k)
@@ -182,14 +194,8 @@ def predict_slicewise(
         if fusion == "fba" and len(sp.slice_axes) > 1 or c_out != src.shape[0]:
             return refine(src)  # FBA weighs global 3D frequencies: one pass
         # averaged planes are a local operator: slab by slab along X, in place
-        from volsr.inference.slabs import STREAM_SLAB_BYTES, refine_in_slabs, slab_thickness
-
-        rf = [int(v) for v in model.receptive_field()]
-        radius = max(0, (max(rf) - 1 + 1) // 2)
-        need = max(int(v) for v in model.min_input_size())
-        cap = STREAM_SLAB_BYTES if isinstance(src, np.memmap) else None
-        t = max(need, slab_thickness(src.shape, radius=radius, axis=1, max_bytes=cap))
-        return refine_in_slabs(refine, src, radius=radius, axis=1, thickness=t)
+        return refine_in_slabs(refine, src, radius=receptive_radius(model), axis=1,
+                               thickness=thickness)
     s = tuple(int(v) for v in model.integer_scale())
     if sp.mode in ("all_axes", "identity"):
         raise ConfigError(
