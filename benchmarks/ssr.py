@@ -49,6 +49,13 @@ def _simulate(path: str, axis: int, factor: float, profile: str, gap: float) -> 
     return truth, lr, thickness_vox * float(truth.spacing[axis])
 
 
+def _cap(job: dict[str, Any]) -> dict[str, Any]:
+    """``max_seconds`` for self_super_resolve when --max-seconds was given (0: no cap)."""
+    if job.get("max_seconds") is None:
+        return {}
+    return {"max_seconds": job["max_seconds"] or 1e12}
+
+
 def _run_simulated(job: dict[str, Any]) -> dict[str, Any]:
     """One method on one simulated case, in its own process."""
     import torch
@@ -69,7 +76,8 @@ def _run_simulated(job: dict[str, Any]) -> dict[str, Any]:
         res = self_super_resolve(lr, budget=job["budget"], saa=job["method"] == "saa+ssr",
                                  profile=job["profile"], slice_thickness=thickness_mm,
                                  reference=truth.grid, device=job["device"], seed=job["seed"],
-                                 steps=job["steps"], progress=False)
+                                 steps=job["steps"], progress=False,
+                                 **_cap(job))
         sr = res.volume
         steps = {k: v["steps"] for k, v in res.report["training"].items()}
     secs = time.perf_counter() - t0
@@ -91,7 +99,7 @@ def _run_real(job: dict[str, Any]) -> dict[str, Any]:
     vol = load_volume(job["path"])
     t0 = time.perf_counter()
     res = self_super_resolve(vol, budget=job["budget"], device=job["device"], seed=job["seed"],
-                             steps=job["steps"], progress=False)
+                             steps=job["steps"], progress=False, **_cap(job))
     secs = time.perf_counter() - t0
     grid = res.volume.grid
     near = super_resolve(vol, "nearest", reference=grid)
@@ -151,6 +159,9 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run")
+    ap.add_argument("--max-seconds", type=float, default=None,
+                    help="replace the budgets' training time cap (0: none), e.g. for quality "
+                         "runs on a loaded machine")
     ap.add_argument("--real", action=argparse.BooleanOptionalAction, default=True,
                     help="also run the real thick-slice scans and save figures")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out/ssr"))
@@ -175,7 +186,8 @@ def main() -> None:
                                    "profile": prof, "gap": gap, "method": method,
                                    "budget": budget, "steps": args.steps,
                                    "device": args.device, "seed": args.seed,
-                                   "threads": args.threads}
+                                   "threads": args.threads,
+                                   "max_seconds": args.max_seconds}
                             r = _in_fresh_process(_run_simulated, job)
                             row = {"volume": name, "factor": f"x{f:g}", "profile": prof,
                                    "gap": f"{gap:g}", "method": method, "budget": budget, **r}
@@ -197,7 +209,7 @@ def main() -> None:
             for budget in args.budgets:
                 job = {"path": str(path), "budget": budget, "steps": args.steps,
                        "device": args.device, "seed": args.seed, "threads": args.threads,
-                       "out": str(args.out)}
+                       "max_seconds": args.max_seconds, "out": str(args.out)}
                 r = _in_fresh_process(_run_real, job)
                 real_rows.append({"volume": name, "budget": budget, **r})
                 print(f"{name} {budget}: {r['seconds']:.1f} s, {r['peak_MiB']:.0f} MiB -> "

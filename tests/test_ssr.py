@@ -251,10 +251,49 @@ def test_pipeline_output_grid_and_report():
     assert rep["acquisition"]["axis"] == 2 and rep["acquisition"]["factor"] == 4.0
     assert rep["profile"] == {"kind": "gaussian", "thickness_mm": 8.0}
     assert set(rep["timings"]) >= {"train_saa_s", "train_ssr_s", "apply_s"}
-    assert rep["training"]["saa"]["steps"] == 20 and rep["training"]["ssr"]["steps"] == 20
+    # the default budget gives SAA half the SSR steps
+    assert rep["training"]["saa"]["steps"] == 10 and rep["training"]["ssr"]["steps"] == 20
     assert rep["seeds"] == {"seed": 0, "saa": 0, "ssr": 1}
     assert rep["output_grid"]["shape"] == [32, 32, 32]
     json.dumps(rep)  # JSON-ready
+
+
+def test_cascade_trains_ssr_on_the_saa_output():
+    lr = _phantom()
+    res = self_super_resolve(lr, **TINY)
+    assert res.report["training"]["saa"]["task"] == "saa"
+    assert res.report["training"]["ssr"]["task"] == "ssr_on_saa_output"
+    plain = self_super_resolve(lr, cascade=False, **TINY)
+    assert plain.report["training"]["ssr"]["task"] == "ssr_after_saa"
+    assert not np.array_equal(plain.volume.data, res.volume.data)
+
+
+def test_training_plan_splits_steps_and_time_by_share():
+    from volsr.ssr.config import resolve_config
+    from volsr.ssr.pipeline import _training_plan
+
+    plan = _training_plan(resolve_config("fast"))
+    assert plan["ssr"][0] == 900 and plan["saa"][0] == 300
+    assert plan["ssr"][1] + plan["saa"][1] == pytest.approx(420.0)
+    assert plan["ssr"][1] == pytest.approx(3 * plan["saa"][1])
+    plan = _training_plan(resolve_config("default", time_limit=60.0, saa_share=1.0))
+    assert plan == {"ssr": (None, 30.0), "saa": (None, 30.0)}
+    assert set(_training_plan(resolve_config("default", saa=False))) == {"ssr"}
+    with pytest.raises(ConfigError, match="saa_share"):
+        resolve_config("default", saa_share=0.0)
+
+
+def test_map_inputs_replaces_inputs_and_keeps_targets(rng):
+    hr = _poisoned(rng)
+    acq = analyze_header(np.diag([1.0, 1.0, 4.0, 1.0]))
+    s = build_sampler(hr, acq, build_profile("rect", thickness=4.0), "ssr", fg_fraction=0.0)
+    targets = [st.targets.copy() for st in s.stacks]
+    inputs = [st.inputs.copy() for st in s.stacks]
+    s.map_inputs(lambda a: 2.0 * a + 1.0)
+    for st, x, y in zip(s.stacks, inputs, targets):
+        assert np.allclose(st.inputs, 2.0 * x + 1.0) and np.array_equal(st.targets, y)
+    with pytest.raises(ValueError, match="shape"):
+        s.map_inputs(lambda a: a[:, :-1])
 
 
 def test_pipeline_on_an_oblique_scan_with_slices_along_axis_0():

@@ -38,7 +38,7 @@ def benchmark(
     ssr_budget: Annotated[str, typer.Option(
         "--ssr-budget", help="Self-SR budget: fast, default or thorough.")] = "fast",
     ssr_steps: Annotated[Optional[int], typer.Option(
-        "--ssr-steps", help="Self-SR training steps per network (overrides the budget).",
+        "--ssr-steps", help="Self-SR training steps of the SSR network (overrides the budget).",
         min=1)] = None,
     ssr_time_limit: Annotated[Optional[float], typer.Option(
         "--ssr-time-limit", help="Self-SR training seconds per scan.")] = None,

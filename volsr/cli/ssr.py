@@ -34,10 +34,11 @@ def ssr(
     budget: Annotated[str, typer.Option(
         help="fast (minutes on a CPU), default, or thorough (GPU advised).")] = "default",
     steps: Annotated[Optional[int], typer.Option(
-        help="Training steps per network (overrides the budget).", min=1)] = None,
+        help="Training steps of the SSR network; SAA trains a budget-set share of them "
+        "(fast 1/3, default 1/2, thorough 1). Overrides the budget.", min=1)] = None,
     time_limit: Annotated[Optional[float], typer.Option(
-        "--time-limit", help="Seconds for all training (split between the networks).")]
-    = None,
+        "--time-limit", help="Seconds for all training (split between the networks in "
+        "proportion to their steps).")] = None,
     slice_thickness: Annotated[Optional[float], typer.Option(
         "--slice-thickness", help="Slice thickness in mm (default: the slice spacing).")]
     = None,

@@ -9,17 +9,22 @@ passed under whichever of the usual constructor names the network uses
 (``n_feats``/``num_features``/..., ``n_resblocks``/``num_blocks``/...); explicit
 ``model_kwargs`` win.
 
-Budgets (per network; SAA and SSR each train this long):
+Budgets (``steps`` are the SSR network's; the SAA network trains ``saa_share`` times as
+many, and gets that share of any time limit):
 
-============  =====  =====  =====  =====  =====  ============
-budget        steps  batch  patch  width  depth  orientations
-============  =====  =====  =====  =====  =====  ============
-``fast``        600     16     32     16      4             2
-``default``    1500     16     40     24      6             2
-``thorough``   6000     32     48     64     16             4
-============  =====  =====  =====  =====  =====  ============
+============  =====  =========  =====  =====  =====  =====  ============
+budget        steps  saa_share  batch  patch  width  depth  orientations
+============  =====  =========  =====  =====  =====  =====  ============
+``fast``        900        1/3     16     40     24      6             2
+``default``    1500        1/2     16     40     24      6             2
+``thorough``   6000          1     32     48     64     16             4
+============  =====  =========  =====  =====  =====  =====  ============
 
-``fast`` also caps each network's training at ``max_seconds`` (180 s), so that a
+Why SAA gets fewer steps: with the usual Gaussian profile (FWHM = slice spacing) there is
+little aliasing to remove, and SAA's loss settles far sooner than SSR's; steps spent on
+SSR buy more (``benchmarks/ssr.py``, numbers in ``docs/ssr.md``).
+
+``fast`` also caps all training at ``max_seconds`` (420 s in total), so that a
 ~200x200x45 scan finishes in under 10 minutes on two CPU cores including inference;
 the cap only matters on slow or busy machines (the run is then no longer
 bit-reproducible, and the report says the cap stopped it). ``default`` takes tens of
@@ -41,12 +46,12 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "edsr_baseline_2d"
 
 BUDGETS: dict[str, dict[str, Any]] = {
-    "fast": {"steps": 600, "batch_size": 16, "patch_size": 32, "width": 16, "depth": 4,
-             "orientations": 2, "lr": 2e-3, "max_seconds": 180.0},
-    "default": {"steps": 1500, "batch_size": 16, "patch_size": 40, "width": 24, "depth": 6,
-                "orientations": 2, "lr": 1e-3, "max_seconds": None},
-    "thorough": {"steps": 6000, "batch_size": 32, "patch_size": 48, "width": 64,
-                 "depth": 16, "orientations": 4, "lr": 5e-4, "max_seconds": None},
+    "fast": {"steps": 900, "saa_share": 1 / 3, "batch_size": 16, "patch_size": 40,
+             "width": 24, "depth": 6, "orientations": 2, "lr": 1e-3, "max_seconds": 420.0},
+    "default": {"steps": 1500, "saa_share": 0.5, "batch_size": 16, "patch_size": 40,
+                "width": 24, "depth": 6, "orientations": 2, "lr": 1e-3, "max_seconds": None},
+    "thorough": {"steps": 6000, "saa_share": 1.0, "batch_size": 32, "patch_size": 48,
+                 "width": 64, "depth": 16, "orientations": 4, "lr": 5e-4, "max_seconds": None},
 }
 
 _WIDTH_KEYS = ("n_feats", "num_features", "n_features", "num_feat", "features", "channels",
@@ -61,14 +66,19 @@ class SSRConfig:
 
     Attributes:
         budget: budget name.
-        steps: training steps per network (None: until ``time_limit``).
-        time_limit: seconds for all training (split evenly between the networks).
-        max_seconds: safety cap per network from the budget (None: none).
+        steps: training steps of the SSR network (None: until ``time_limit``).
+        time_limit: seconds for all training (split between the networks in proportion
+            to their steps).
+        max_seconds: the budget's safety cap on all training, in seconds (None: none).
         batch_size, patch_size, lr: optimisation settings (Adam, L1 loss, cosine decay).
         model: registry name of both networks; ``model_kwargs``: its constructor kwargs.
         width, depth: the budget's feature count and block count (mapped onto the
             network's own argument names unless ``model_kwargs`` sets them).
         saa: train and apply the anti-aliasing network.
+        saa_share: SAA's training steps (and share of the time) relative to SSR's.
+        cascade: with SAA, train the SSR network on the trained SAA network's output for
+            the aliased inputs (what it meets when applied) instead of on alias-free
+            profile-blurred inputs (``False``, the textbook pairing).
         orientations: 2 (the two through-plane slice stacks) or 4 (each also flipped).
         fusion: ``fba`` or ``average``; ``fba_p``: FBA exponent.
         angles: in-plane rotation angles (degrees) of the training slices; 0 keeps them
@@ -94,6 +104,8 @@ class SSRConfig:
     width: int | None = 24
     depth: int | None = 6
     saa: bool = True
+    saa_share: float = 1.0
+    cascade: bool = True
     orientations: int = 2
     fusion: str = "fba"
     fba_p: float = 11.0
@@ -148,6 +160,8 @@ def _validate(cfg: SSRConfig) -> None:
         raise ConfigError(f"learning rate must be > 0, got {cfg.lr!r}")
     if int(cfg.random_angles) != cfg.random_angles or cfg.random_angles < 0:
         raise ConfigError(f"random_angles must be an integer >= 0, got {cfg.random_angles!r}")
+    if not 0 < cfg.saa_share <= 4:
+        raise ConfigError(f"saa_share must be in (0, 4], got {cfg.saa_share!r}")
     if not 0 <= cfg.fg_fraction <= 1:
         raise ConfigError(f"fg_fraction must be in [0, 1], got {cfg.fg_fraction!r}")
 

@@ -39,7 +39,7 @@ from volsr.ssr.header import Acquisition, analyze_header
 from volsr.ssr.profile import SliceProfile
 from volsr.ssr.train import forward
 
-__all__ = ["FORMAT", "SSRModel", "TrainedNet"]
+__all__ = ["FORMAT", "SSRModel", "TrainedNet", "apply_to_slices"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,23 @@ class TrainedNet:
     name: str
     kwargs: dict[str, Any]
     add_input: bool
+
+
+def apply_to_slices(tn: TrainedNet, stack: np.ndarray, device: Any = "cpu") -> np.ndarray:
+    """``tn`` on every 2D slice of ``stack`` ``(N, H, W)``; float32 ``(N, H, W)``.
+
+    Slices go through in batches of about two million pixels; the caller holds the
+    inference mode.
+    """
+    import torch
+
+    n, h, wd = stack.shape
+    out = np.empty((n, h, wd), np.float32)
+    per = max(1, _PIXELS_PER_BATCH // max(1, h * wd))
+    for i in range(0, n, per):
+        xb = torch.from_numpy(np.ascontiguousarray(stack[i:i + per], np.float32)[:, None])
+        out[i:i + per] = forward(tn.net, xb.to(device), tn.add_input)[:, 0].float().cpu().numpy()
+    return out
 
 
 @dataclass
@@ -160,13 +177,7 @@ class SSRModel:
         stack = np.moveaxis(vol, src, (0, 1, 2))  # (slices, H = in-plane, W = slice axis)
         if flip:
             stack = stack[:, ::-1]
-        n, h, wd = stack.shape
-        out = np.empty((n, h, wd), np.float32)
-        per = max(1, _PIXELS_PER_BATCH // max(1, h * wd))
-        dev = torch.device(self.device)
-        for i in range(0, n, per):
-            xb = torch.from_numpy(np.ascontiguousarray(stack[i:i + per])[:, None]).to(dev)
-            out[i:i + per] = forward(tn.net, xb, tn.add_input)[:, 0].float().cpu().numpy()
+        out = apply_to_slices(tn, stack, torch.device(self.device))
         if flip:
             out = out[:, ::-1]
         return np.ascontiguousarray(np.moveaxis(out, (0, 1, 2), src))

@@ -17,7 +17,8 @@ The three tasks:
 
 * ``"saa"`` (self anti-aliasing): ``aliased -> blurred`` (remove aliasing, keep the blur);
 * ``"ssr_after_saa"``: ``blurred -> x`` (deblur an alias-free image);
-* ``"ssr"`` (SSR alone, ``--no-saa``): ``aliased -> x``.
+* ``"ssr"`` (SSR alone, ``--no-saa``): ``aliased -> x``; after SAA, the pipeline maps
+  these inputs through the trained SAA network first (:meth:`PairSampler.map_inputs`).
 
 Every operation runs along in-plane axes only, so in-plane slice ``k`` of every pair
 array depends on in-plane slice ``k`` of the scan alone: the through-plane direction
@@ -30,7 +31,7 @@ in-plane rotation angles resample the slices first (cubic B-spline).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,6 +108,19 @@ class PairSampler:
         h = min(st.inputs.shape[1] for st in self.stacks)
         w = min(st.inputs.shape[2] for st in self.stacks)
         self.patch = (min(int(patch_size), h), min(int(patch_size), w))
+
+    def map_inputs(self, fn: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Replace every stack's inputs ``(K, H, W)`` by ``fn(inputs)`` (same shape).
+
+        Used to train the SSR network on what the trained SAA network makes of the
+        aliased inputs, i.e. on what it will see when applied.
+        """
+        for st in self.stacks:
+            new = np.asarray(fn(st.inputs), np.float32)
+            if new.shape != st.inputs.shape:
+                raise ValueError(f"map_inputs changed the stack shape {st.inputs.shape} -> "
+                                 f"{new.shape}")
+            st.inputs = np.ascontiguousarray(new)
 
     def sample(self, rng: np.random.Generator, batch: int, *, return_meta: bool = False
                ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, list[dict]]:
