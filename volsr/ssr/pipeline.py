@@ -126,7 +126,8 @@ def self_super_resolve(
         threads: CPU threads for torch during this call (None: torch's setting). On a
             busy shared machine 1 can be many times faster than oversubscribed threads.
         **settings: further :class:`~volsr.ssr.config.SSRConfig` fields (batch_size,
-            patch_size, lr, angles, fg_fraction, fba_p, normalization, width, depth).
+            patch_size, lr, angles, fg_fraction, fba_p, normalization, width, depth,
+            saa_share, cascade, max_seconds).
 
     Returns:
         :class:`SSRResult` (volume, report, model).
