@@ -283,6 +283,16 @@ def test_training_plan_splits_steps_and_time_by_share():
         resolve_config("default", saa_share=0.0)
 
 
+def test_time_saa_leaves_unused_goes_to_ssr():
+    from volsr.ssr.config import resolve_config
+    from volsr.ssr.pipeline import _ssr_time_limit, _training_plan
+
+    plan = _training_plan(resolve_config("fast", time_limit=120.0))  # SAA 30 s, SSR 90 s
+    assert _ssr_time_limit(plan, 10.0) == pytest.approx(110.0)
+    assert _ssr_time_limit(plan, 45.0) == pytest.approx(90.0)  # overran: SSR keeps its share
+    assert _ssr_time_limit(_training_plan(resolve_config("default")), 10.0) is None
+
+
 def test_map_inputs_replaces_inputs_and_keeps_targets(rng):
     hr = _poisoned(rng)
     acq = analyze_header(np.diag([1.0, 1.0, 4.0, 1.0]))

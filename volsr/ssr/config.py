@@ -10,7 +10,7 @@ passed under whichever of the usual constructor names the network uses
 ``model_kwargs`` win.
 
 Budgets (``steps`` are the SSR network's; the SAA network trains ``saa_share`` times as
-many, and gets that share of any time limit):
+many, and gets that share of any time limit; time SAA leaves unused goes to SSR):
 
 ============  =====  =========  =====  =====  =====  =====  ============
 budget        steps  saa_share  batch  patch  width  depth  orientations

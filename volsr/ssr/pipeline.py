@@ -182,6 +182,8 @@ def self_super_resolve(
             tasks[1] = ("ssr", "ssr", cfg.seed + 1)
         for role, task, net_seed in tasks:
             steps_r, limit_r = plan[role]
+            if role == "ssr" and "saa" in training:
+                limit_r = _ssr_time_limit(plan, training["saa"]["seconds"])
             nets[role], training[role] = _train_one(
                 role, task, hr, acq, prof, cfg, net_seed, dev, steps_r, limit_r, progress,
                 before=nets["saa"] if role == "ssr" else None)
@@ -248,6 +250,15 @@ def _training_plan(cfg: SSRConfig) -> dict[str, tuple[int | None, float | None]]
         steps = None if cfg.steps is None else max(1, int(round(cfg.steps * share)))
         plan[role] = (steps, None if cap is None else cap * share / total)
     return plan
+
+
+def _ssr_time_limit(plan: dict[str, tuple[int | None, float | None]], saa_seconds: float
+                    ) -> float | None:
+    """SSR's time limit once SAA is trained: its share plus whatever SAA left unused."""
+    limit = plan["ssr"][1]
+    if limit is None or "saa" not in plan:
+        return limit
+    return max(limit, limit + plan["saa"][1] - saa_seconds)
 
 
 def _train_one(role: str, task: str, hr: np.ndarray, acq: Any, prof: Any, cfg: SSRConfig,
