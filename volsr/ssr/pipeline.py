@@ -176,10 +176,10 @@ def self_super_resolve(
         timings: dict[str, float] = {}
         training: dict[str, Any] = {}
         nets: dict[str, TrainedNet | None] = {"saa": None, "ssr": None}
-        tasks = [("saa", "saa", cfg.seed), ("ssr", "ssr_after_saa", cfg.seed + 1)] if cfg.saa \
-            else [("ssr", "ssr", cfg.seed + 1)]
-        if cfg.saa and cfg.cascade:  # SSR learns from SAA's own output on aliased inputs
-            tasks[1] = ("ssr", "ssr", cfg.seed + 1)
+        # with the cascade, SSR learns from SAA's own output on the aliased inputs
+        ssr_task = "ssr_after_saa" if cfg.saa and not cfg.cascade else "ssr"
+        tasks = ([("saa", "saa", cfg.seed)] if cfg.saa else []) + [
+            ("ssr", ssr_task, cfg.seed + 1)]
         for role, task, net_seed in tasks:
             steps_r, limit_r = plan[role]
             if role == "ssr" and "saa" in training:
