@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["interpolate_in_slabs", "model_slab_thickness", "receptive_radius",
-           "refine_in_slabs", "slab_thickness"]
+           "refine_in_slabs", "slab_budget", "slab_thickness"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,12 @@ def slab_thickness(shape: tuple[int, ...], *, radius: int, axis: int = 1,
     cap = DEFAULT_SLAB_BYTES if max_bytes is None else int(max_bytes)
     want = min(cap, max(MIN_SLAB_BYTES, plane_bytes * n // 8))
     return int(min(n, max(1, int(radius), want // max(plane_bytes, 1))))
+
+
+def slab_budget(arr: np.ndarray) -> int | None:
+    """``max_bytes`` for :func:`slab_thickness` over ``arr``: thinner slabs for a memmap
+    on disk (:data:`STREAM_SLAB_BYTES`), the default otherwise (None)."""
+    return STREAM_SLAB_BYTES if isinstance(arr, np.memmap) else None
 
 
 def receptive_radius(model: Any) -> int:
@@ -97,9 +103,8 @@ def refine_in_slabs(
     """
     n = int(vol.shape[axis])
     r = max(0, int(radius))
-    cap = STREAM_SLAB_BYTES if isinstance(vol, np.memmap) else None
-    t = (slab_thickness(vol.shape, radius=r, axis=axis, max_bytes=cap) if thickness is None
-         else int(thickness))
+    t = (slab_thickness(vol.shape, radius=r, axis=axis, max_bytes=slab_budget(vol))
+         if thickness is None else int(thickness))
     t = max(t, r, 1)
     starts = list(range(0, n, t))
     log.debug("refining %s in %d slab(s) of %d along axis %d (context %d)", vol.shape,
@@ -157,9 +162,8 @@ def interpolate_in_slabs(arr: np.ndarray, step: np.ndarray, offset: np.ndarray,
     step = np.asarray(step, dtype=np.float64)
     offset = np.asarray(offset, dtype=np.float64)
     n_in, n_out = int(arr.shape[1]), int(out.shape[1])
-    cap = STREAM_SLAB_BYTES if isinstance(out, np.memmap) else None
-    t = (slab_thickness(out.shape, radius=1, axis=1, max_bytes=cap) if thickness is None
-         else max(1, thickness))
+    t = (slab_thickness(out.shape, radius=1, axis=1, max_bytes=slab_budget(out))
+         if thickness is None else max(1, thickness))
     same_x = step[0] == 1.0 and offset[0] == 0.0 and n_in == n_out
     for a in range(0, n_out, t):
         b = min(n_out, a + t)

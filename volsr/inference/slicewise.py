@@ -164,11 +164,11 @@ def predict_slicewise(
                tta=tta, halo=halo, amp=amp)
     if kind == "pre":
         from volsr.inference.slabs import (
-            STREAM_SLAB_BYTES,
             interpolate_in_slabs,
             model_slab_thickness,
             receptive_radius,
             refine_in_slabs,
+            slab_budget,
         )
 
         shape = (arr.shape[0], *plan.grid.shape)
@@ -176,8 +176,7 @@ def predict_slicewise(
             raise ValueError(f"buffer has shape {buffer.shape}, expected {shape}")
         src = buffer if buffer is not None else np.empty(shape, np.float32)
         if thickness is None:
-            thickness = model_slab_thickness(model, shape, max_bytes=STREAM_SLAB_BYTES if
-                                             isinstance(src, np.memmap) else None)
+            thickness = model_slab_thickness(model, shape, max_bytes=slab_budget(src))
         interpolate_in_slabs(arr, plan.step, plan.offset, src, thickness=thickness)
         same = {}
         for k in sp.slice_axes:
