@@ -204,8 +204,8 @@ def comparison_figure(
                 ax.set_title(f"|x - {arrays[0][0]}|  (0..{emax:.3g})", fontsize=9)
                 ax.axis("off")
             else:
-                im = ax.imshow(errs[label].T, cmap="inferno", origin="lower", vmin=0, vmax=emax,
-                               aspect=float(sp[b] / sp[a]), interpolation="nearest")
+                ax.imshow(errs[label].T, cmap="inferno", origin="lower", vmin=0, vmax=emax,
+                          aspect=float(sp[b] / sp[a]), interpolation="nearest")
     ax = fig.add_subplot(gs[nrow, :])
     n = shape[axis]
     length = max(16, n // 3)
