@@ -1,5 +1,11 @@
 """Experiment configuration: YAML files -> validated, frozen dataclasses.
 
+Layout: :mod:`~volsr.config.typed` (the engine: ``Section``, ``Spec``, strict
+``from_dict``) and :mod:`~volsr.config.values` (coercion, messages, range checks); one
+module per section group (:mod:`~volsr.config.model`, :mod:`~volsr.config.data`,
+:mod:`~volsr.config.train`, :mod:`~volsr.config.infer`, :mod:`~volsr.config.experiment`);
+:mod:`~volsr.config.loader` reads YAML files with ``defaults`` and overrides.
+
 Example:
     >>> from volsr.config import ExperimentConfig, config_from_dict
     >>> cfg = config_from_dict({"name": "demo", "model": {"name": "dcsrn_3d"},
@@ -20,17 +26,12 @@ from volsr.config.loader import (
     load_config,
     load_raw,
 )
-from volsr.config.schema import (
-    AdversarialConfig,
-    AugmentConfig,
-    DataConfig,
-    ExperimentConfig,
-    InferConfig,
-    ModelConfig,
-    Spec,
-    TrainConfig,
-    WeightedSpec,
-)
+from volsr.config.data import AugmentConfig, DataConfig
+from volsr.config.experiment import ExperimentConfig
+from volsr.config.infer import InferConfig
+from volsr.config.model import ModelConfig
+from volsr.config.train import AdversarialConfig, TrainConfig
+from volsr.config.typed import Section, Spec, WeightedSpec
 
 __all__ = [
     "AdversarialConfig",
@@ -39,6 +40,7 @@ __all__ = [
     "ExperimentConfig",
     "InferConfig",
     "ModelConfig",
+    "Section",
     "Spec",
     "TrainConfig",
     "WeightedSpec",

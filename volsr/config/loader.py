@@ -37,7 +37,8 @@ from typing import Any, Union
 
 import yaml
 
-from volsr.config.schema import ExperimentConfig, Section, _SpecBase, child_type, to_plain
+from volsr.config.experiment import ExperimentConfig
+from volsr.config.typed import Section, SpecBase, child_type, to_plain
 from volsr.errors import ConfigError, OutputError
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def _merge(base: Any, over: Any, tp: Any) -> Any:
     if not (isinstance(base, dict) and isinstance(over, dict)):
         return copy.deepcopy(over)
     tp = _bare(tp)
-    if isinstance(tp, type) and issubclass(tp, _SpecBase) and _renamed(base, over):
+    if isinstance(tp, type) and issubclass(tp, SpecBase) and _renamed(base, over):
         return copy.deepcopy(over)
     bound: set[str] = set()
     if isinstance(tp, type) and issubclass(tp, Section) and _renamed(base, over):
@@ -207,7 +208,7 @@ def _default_plain(section: Any, key: str) -> Any:
     for f in dataclasses.fields(section):
         if f.name == key and f.default_factory is not dataclasses.MISSING:
             value = f.default_factory()
-            return to_plain(value) if isinstance(value, (_SpecBase, Section)) else None
+            return to_plain(value) if isinstance(value, (SpecBase, Section)) else None
     return None
 
 
