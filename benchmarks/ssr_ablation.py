@@ -12,7 +12,7 @@ inputs), ``cascade`` (SAA + SSR, SSR trained on SAA's output; volsr's default).
 
 Usage:
     python benchmarks/ssr_ablation.py cascade --threads 1 \
-        --set steps=900 saa_share=0.3333 width=24 depth=6 patch_size=40 lr=1e-3
+        --set steps=900 saa_share=0.3333 features=24 num_blocks=6 patch_size=40 lr=1e-3
 """
 
 from __future__ import annotations

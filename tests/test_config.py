@@ -422,3 +422,45 @@ def test_configs_are_frozen_and_picklable() -> None:
     # a plain Spec is accepted where a loss term is expected (weight defaults to 1)
     train = dataclasses.replace(cfg.train, loss=(Spec("l1", {"reduction": "mean"}),))
     assert train.loss == (WeightedSpec("l1", 1.0, {"reduction": "mean"}),)
+
+
+# -- the self-super-resolution section (volsr ssr) -----------------------------------------
+
+
+def test_ssr_budgets_are_presets_of_the_typed_section():
+    from volsr.config import SSR_BUDGETS, SSRConfig
+
+    default = SSRConfig()
+    assert SSRConfig.preset("default") == default
+    for name, changes in SSR_BUDGETS.items():
+        cfg = SSRConfig.preset(name)
+        assert cfg.budget == name
+        for key, value in changes.items():
+            assert getattr(cfg, key) == value
+        untouched = set(default.to_dict()) - set(changes) - {"budget"}
+        assert all(getattr(cfg, k) == getattr(default, k) for k in untouched)
+    fast = SSRConfig.preset("fast", steps=30, lr="2e-3", angles=[0, 45])
+    assert (fast.steps, fast.lr, fast.angles, fast.max_seconds) == (30, 2e-3, (0.0, 45.0), 420.0)
+    timed = SSRConfig.preset("thorough", time_limit=60)
+    assert (timed.steps, timed.time_limit, timed.features) == (None, 60.0, 64)
+    assert SSRConfig.from_dict(fast.to_dict()) == fast  # the sidecar's settings round-trip
+
+
+@pytest.mark.parametrize("settings, match", [
+    ({"widht": 8}, "unknown key 'widht'"),
+    ({"num_block": 8}, "did you mean 'num_blocks'"),
+    ({"orientations": 3}, "orientations: expected one of 2, 4"),
+    ({"fusion": "FBA"}, "did you mean 'fba'"),
+    ({"saa_share": 0}, r"saa_share: must be in \(0, 4\]"),
+    ({"steps": 0}, "steps: must be >= 1"),
+    ({"batch_size": 2.5}, "batch_size: expected an integer"),
+    ({"fg_fraction": 1.5}, r"fg_fraction: must be in \[0, 1\]"),
+    ({"normalization": {"lower": 1}}, "needs a 'name' key"),
+])
+def test_ssr_section_refuses_bad_settings_with_one_clear_error(settings, match):
+    from volsr.config import SSRConfig
+
+    with pytest.raises(ConfigError, match=match):
+        SSRConfig.preset("fast", **settings)
+    with pytest.raises(ConfigError, match="budget must be one of fast, default, thorough"):
+        SSRConfig.preset("instant")

@@ -174,7 +174,7 @@ def test_training_targets_are_exact_in_plane_slices(rng):
     hr = _poisoned(rng)
     acq = analyze_header(np.diag([1.0, 1.0, 4.0, 1.0]))
     prof = build_profile("gaussian", thickness=4.0)
-    sampler = build_sampler(hr, acq, prof, "ssr", patch_size=8, fg_fraction=0.0)
+    sampler = build_sampler(hr, acq, prof, "aliased_to_sharp", patch_size=8, fg_fraction=0.0)
     _, ys, meta = sampler.sample(np.random.default_rng(0), 40, return_meta=True)
     assert {m["stack"] for m in meta} == {0, 1}  # both in-plane axes get degraded
     for y, m in zip(ys[:, 0], meta):
@@ -184,7 +184,7 @@ def test_training_targets_are_exact_in_plane_slices(rng):
         assert not any(_is_crop(y, hr[..., j]) for j in others)
 
 
-@pytest.mark.parametrize("task", ["saa", "ssr_after_saa", "ssr"])
+@pytest.mark.parametrize("task", ["aliased_to_blurred", "blurred_to_sharp", "aliased_to_sharp"])
 def test_pairs_never_mix_in_plane_slices(rng, task):
     hr = _poisoned(rng)
     acq = analyze_header(np.diag([1.0, 1.0, 4.0, 1.0]))
@@ -207,7 +207,8 @@ def test_pairs_degrade_only_the_last_patch_axis():
     x = np.zeros((20, 20, 3), np.float32)
     x[::2] = 1.0  # stripes along axis 0 only (constant along axis 1)
     acq = analyze_header(np.diag([1.0, 1.0, 4.0, 1.0]))
-    s = build_sampler(x, acq, build_profile("rect", thickness=4.0), "ssr", fg_fraction=0.0)
+    s = build_sampler(x, acq, build_profile("rect", thickness=4.0), "aliased_to_sharp",
+                      fg_fraction=0.0)
     by_axis = {info["degraded_axis"]: st for info, st in zip(s.info, s.stacks)}
     # degrading axis 0 wipes the stripes out; degrading axis 1 leaves them untouched
     assert np.ptp(by_axis[0].inputs[:, 4:-4, 4:-4]) < 0.05
@@ -261,10 +262,10 @@ def test_pipeline_output_grid_and_report():
 def test_cascade_trains_ssr_on_the_saa_output():
     lr = _phantom()
     res = self_super_resolve(lr, **TINY)
-    assert res.report["training"]["saa"]["task"] == "saa"
-    assert res.report["training"]["ssr"]["task"] == "ssr_on_saa_output"
+    assert res.report["training"]["saa"]["task"] == "aliased_to_blurred"
+    assert res.report["training"]["ssr"]["task"] == "antialiased_to_sharp"
     plain = self_super_resolve(lr, cascade=False, **TINY)
-    assert plain.report["training"]["ssr"]["task"] == "ssr_after_saa"
+    assert plain.report["training"]["ssr"]["task"] == "blurred_to_sharp"
     assert not np.array_equal(plain.volume.data, res.volume.data)
 
 
@@ -296,7 +297,8 @@ def test_time_saa_leaves_unused_goes_to_ssr():
 def test_map_inputs_replaces_inputs_and_keeps_targets(rng):
     hr = _poisoned(rng)
     acq = analyze_header(np.diag([1.0, 1.0, 4.0, 1.0]))
-    s = build_sampler(hr, acq, build_profile("rect", thickness=4.0), "ssr", fg_fraction=0.0)
+    s = build_sampler(hr, acq, build_profile("rect", thickness=4.0), "aliased_to_sharp",
+                      fg_fraction=0.0)
     targets = [st.targets.copy() for st in s.stacks]
     inputs = [st.inputs.copy() for st in s.stacks]
     s.map_inputs(lambda a: 2.0 * a + 1.0)
@@ -359,6 +361,62 @@ def test_saved_weights_reproduce_and_apply_to_another_scan(tmp_path):
         model.run(other)
 
 
+def test_old_task_names_still_build_the_same_pairs(rng):
+    from volsr.ssr.pairs import task_name
+
+    hr = _poisoned(rng)
+    acq = analyze_header(np.diag([1.0, 1.0, 4.0, 1.0]))
+    prof = build_profile("gaussian", thickness=4.0)
+    for old, new in (("saa", "aliased_to_blurred"), ("ssr_after_saa", "blurred_to_sharp"),
+                     ("ssr", "aliased_to_sharp")):
+        a = build_sampler(hr, acq, prof, old, fg_fraction=0.0)
+        b = build_sampler(hr, acq, prof, new, fg_fraction=0.0)
+        assert task_name(old) == new
+        for sa, sb in zip(a.stacks, b.stacks):
+            assert np.array_equal(sa.inputs, sb.inputs)
+            assert np.array_equal(sa.targets, sb.targets)
+    with pytest.raises(ValueError, match="unknown self-SR task"):
+        task_name("sharpen")
+
+
+V1 = Path(__file__).parent / "data" / "ssr_weights_v1"
+
+
+def test_weights_saved_by_the_old_code_load_and_give_the_same_output(tmp_path):
+    """A folder written when EDSR had residual=False and the SSR code added the input
+    (``"add_input": true``, tests/data/make_ssr_weights_v1.py) still loads, as networks
+    that add their input themselves, and reproduces that code's output exactly."""
+    import shutil
+
+    from volsr.ssr.pairs import task_name
+
+    folder = tmp_path / "w"
+    shutil.copytree(V1 / "weights", folder)
+    before = {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    meta = json.loads((folder / "ssr.json").read_text(encoding="utf-8"))
+    assert meta["networks"]["ssr"]["add_input"] is True  # the old format, really
+    model = SSRModel.load(folder, device="cpu")
+    assert model.ssr.net.residual is True and model.saa.net.residual is True
+    assert model.ssr.kwargs["residual"] is True
+    lr = _phantom(shape=(16, 16, 4))
+    out = model.run(lr)
+    np.testing.assert_array_equal(out.data, np.load(V1 / "expected.npy"))
+    assert {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    assert [task_name(meta["training"][k]["task"]) for k in ("saa", "ssr")] == [
+        "aliased_to_blurred", "antialiased_to_sharp"]
+    # saved again by today's code: the networks add their input, the output is the same
+    model.save(tmp_path / "again")
+    again = json.loads((tmp_path / "again" / "ssr.json").read_text(encoding="utf-8"))
+    assert again["networks"]["ssr"]["add_input"] is False
+    np.testing.assert_array_equal(SSRModel.load(tmp_path / "again", device="cpu").run(lr).data,
+                                  out.data)
+    # a folder claiming the code adds the input to a network that adds it itself
+    again["networks"]["ssr"]["add_input"] = True
+    (tmp_path / "again" / "ssr.json").write_text(json.dumps(again), encoding="utf-8")
+    with pytest.raises(InputError, match="adds it itself"):
+        SSRModel.load(tmp_path / "again", device="cpu")
+
+
 def test_networks_must_be_2d_refiners():
     lr = _phantom()
     with pytest.raises(ConfigError, match="2D network"):
@@ -366,10 +424,14 @@ def test_networks_must_be_2d_refiners():
     with pytest.raises(ConfigError, match="budget"):
         self_super_resolve(lr, budget="instant")
     res = self_super_resolve(lr, **{**TINY, "model": "edsr_baseline_2d", "model_kwargs": {},
-                                    "width": 4, "depth": 1, "steps": 3})
+                                    "features": 4, "num_blocks": 1, "steps": 3})
     kw = res.report["networks"]["ssr"]["kwargs"]
     assert (kw["features"], kw["num_blocks"], kw["scale"]) == (4, 1, [1.0, 1.0])
-    assert res.report["networks"]["ssr"]["add_input"] is True
+    assert kw["residual"] is True and res.model.ssr.net.residual is True
+    with pytest.raises(ConfigError, match="residual=True"):
+        self_super_resolve(lr, **{**TINY, "model_kwargs": {"residual": False}})
+    with pytest.raises(ConfigError, match="did you mean 'features'"):
+        self_super_resolve(lr, **{**TINY, "feature": 4})
 
 
 def test_bad_options_fail_before_any_training(tmp_path):

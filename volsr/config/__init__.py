@@ -3,7 +3,8 @@
 Layout: :mod:`~volsr.config.typed` (the engine: ``Section``, ``Spec``, strict
 ``from_dict``) and :mod:`~volsr.config.values` (coercion, messages, range checks); one
 module per section group (:mod:`~volsr.config.model`, :mod:`~volsr.config.data`,
-:mod:`~volsr.config.train`, :mod:`~volsr.config.infer`, :mod:`~volsr.config.experiment`);
+:mod:`~volsr.config.train`, :mod:`~volsr.config.infer`, :mod:`~volsr.config.experiment`,
+:mod:`~volsr.config.ssr`);
 :mod:`~volsr.config.loader` reads YAML files with ``defaults`` and overrides.
 
 Example:
@@ -30,6 +31,7 @@ from volsr.config.data import AugmentConfig, DataConfig
 from volsr.config.experiment import ExperimentConfig
 from volsr.config.infer import InferConfig
 from volsr.config.model import ModelConfig
+from volsr.config.ssr import SSR_BUDGETS, SSRConfig
 from volsr.config.train import AdversarialConfig, TrainConfig
 from volsr.config.typed import Section, Spec, WeightedSpec
 
@@ -40,6 +42,8 @@ __all__ = [
     "ExperimentConfig",
     "InferConfig",
     "ModelConfig",
+    "SSRConfig",
+    "SSR_BUDGETS",
     "Section",
     "Spec",
     "TrainConfig",

@@ -16,8 +16,8 @@ Free-form mappings (``model.args``, spec options) hold plain data only: strings,
 booleans, null, lists and string-keyed mappings; tuples become lists there.
 
 The sections themselves live in one module per group: :mod:`volsr.config.model`,
-:mod:`~volsr.config.data`, :mod:`~volsr.config.train`, :mod:`~volsr.config.infer` and
-:mod:`~volsr.config.experiment`.
+:mod:`~volsr.config.data`, :mod:`~volsr.config.train`, :mod:`~volsr.config.infer`,
+:mod:`~volsr.config.experiment` and :mod:`~volsr.config.ssr`.
 """
 
 from __future__ import annotations

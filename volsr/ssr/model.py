@@ -37,7 +37,7 @@ from volsr.io.volume import Volume
 from volsr.ssr.fuse import fuse
 from volsr.ssr.header import Acquisition, analyze_header
 from volsr.ssr.profile import SliceProfile
-from volsr.ssr.train import forward
+from volsr.ssr.train import refine
 
 __all__ = ["FORMAT", "SSRModel", "TrainedNet", "apply_to_slices"]
 
@@ -52,12 +52,12 @@ _PIXELS_PER_BATCH = 1 << 21
 
 @dataclass
 class TrainedNet:
-    """A trained 2D network with its registry name and rebuild kwargs."""
+    """A trained 2D network (it adds its input: ``residual=True``), its registry name and
+    rebuild kwargs."""
 
     net: Any
     name: str
     kwargs: dict[str, Any]
-    add_input: bool
 
 
 def apply_to_slices(tn: TrainedNet, stack: np.ndarray, device: Any = "cpu") -> np.ndarray:
@@ -73,7 +73,7 @@ def apply_to_slices(tn: TrainedNet, stack: np.ndarray, device: Any = "cpu") -> n
     per = max(1, _PIXELS_PER_BATCH // max(1, h * wd))
     for i in range(0, n, per):
         xb = torch.from_numpy(np.ascontiguousarray(stack[i:i + per], np.float32)[:, None])
-        out[i:i + per] = forward(tn.net, xb.to(device), tn.add_input)[:, 0].float().cpu().numpy()
+        out[i:i + per] = refine(tn.net, xb.to(device))[:, 0].float().cpu().numpy()
     return out
 
 
@@ -202,8 +202,10 @@ class SSRModel:
             "acquisition": acq, "profile": self.profile.to_dict(),
             "normalization": self.normalization, "fusion": self.fusion, "fba_p": self.fba_p,
             "orientations": self.orientations,
+            # "add_input": false -- the networks add their input themselves (folders of
+            # volsr <= 857fd34 say true: see volsr.ssr.config.load_net)
             "networks": {k: (None if tn is None else {"folder": k, "name": tn.name,
-                                                       "add_input": tn.add_input})
+                                                       "add_input": False})
                          for k, tn in (("saa", self.saa), ("ssr", self.ssr))},
             "training": self.training, "volsr_version": __version__,
         }
@@ -246,7 +248,7 @@ class SSRModel:
                 continue
             save_weights(tn.net, folder / key, model_name=tn.name,
                          normalization=self.normalization,
-                         inference={"self_super_resolution": True, "add_input": tn.add_input},
+                         inference={"self_super_resolution": True, "add_input": False},
                          training={"role": key, **self.training.get(key, {})})
         with atomic_write(folder / META_FILE) as tmp:
             tmp.write_text(json.dumps(self.meta(), indent=2) + "\n")
@@ -274,8 +276,8 @@ class SSRModel:
         Raises:
             InputError: not such a folder, unreadable or inconsistent content.
         """
-        from volsr.checkpoint import load_weights
         from volsr.devices import resolve_device
+        from volsr.ssr.config import load_net
 
         folder = Path(folder)
         meta_path = folder / META_FILE
@@ -301,9 +303,8 @@ class SSRModel:
                 if info is None:
                     nets[key] = None
                     continue
-                net, wmeta = load_weights(folder / info["folder"], device="cpu")
-                nets[key] = TrainedNet(net, wmeta.model_name, wmeta.model_kwargs,
-                                       bool(info["add_input"]))
+                nets[key] = TrainedNet(*load_net(folder / info["folder"],
+                                                 add_input=bool(info["add_input"])))
         except (KeyError, TypeError, ValueError, ConfigError) as exc:
             raise InputError(f"inconsistent {META_FILE}: {exc}", path=meta_path) from None
         if nets["ssr"] is None:

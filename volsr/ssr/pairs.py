@@ -13,12 +13,16 @@ direction gives pairs whose low-resolution half looks like a through-plane slice
   interpolation ``U`` back onto the pixel grid, exactly what the pipeline does to the
   real slice direction before the networks see it.
 
-The three tasks:
+Tasks are named by their pairs (input ``_to_`` target):
 
-* ``"saa"`` (self anti-aliasing): ``aliased -> blurred`` (remove aliasing, keep the blur);
-* ``"ssr_after_saa"``: ``blurred -> x`` (deblur an alias-free image);
-* ``"ssr"`` (SSR alone, ``--no-saa``): ``aliased -> x``; after SAA, the pipeline maps
-  these inputs through the trained SAA network first (:meth:`PairSampler.map_inputs`).
+* ``"aliased_to_blurred"`` (SAA, self anti-aliasing): remove aliasing, keep the blur;
+* ``"blurred_to_sharp"``: deblur an alias-free image (SSR after SAA, textbook pairing);
+* ``"aliased_to_sharp"``: SSR alone (``--no-saa``); after SAA, the pipeline maps these
+  inputs through the trained SAA network first (:meth:`PairSampler.map_inputs`) and
+  records the task as ``"antialiased_to_sharp"`` (the default cascade).
+
+Weights folders written before these names record ``"saa"``, ``"ssr_after_saa"``,
+``"ssr"`` and ``"ssr_on_saa_output"``; :func:`task_name` reads both.
 
 Every operation runs along in-plane axes only, so in-plane slice ``k`` of every pair
 array depends on in-plane slice ``k`` of the scan alone: the through-plane direction
@@ -41,12 +45,27 @@ from volsr.resample import apply_along_axis
 from volsr.ssr.header import Acquisition
 from volsr.ssr.profile import SliceProfile
 
-__all__ = ["PairSampler", "TASKS", "blur_along", "build_sampler", "thick_slice_along",
-           "upsample_along"]
+__all__ = ["CASCADE_TASK", "LEGACY_TASKS", "PairSampler", "TASKS", "blur_along",
+           "build_sampler", "task_name", "thick_slice_along", "upsample_along"]
 
 log = logging.getLogger(__name__)
 
-TASKS = ("saa", "ssr_after_saa", "ssr")
+TASKS = ("aliased_to_blurred", "blurred_to_sharp", "aliased_to_sharp")
+CASCADE_TASK = "antialiased_to_sharp"  # aliased_to_sharp with inputs mapped through SAA
+LEGACY_TASKS = {"saa": "aliased_to_blurred", "ssr_after_saa": "blurred_to_sharp",
+                "ssr": "aliased_to_sharp", "ssr_on_saa_output": CASCADE_TASK}
+
+
+def task_name(name: str) -> str:
+    """The pair name of a task, also for the names older volsr versions recorded.
+
+    >>> task_name("ssr_on_saa_output"), task_name("blurred_to_sharp")
+    ('antialiased_to_sharp', 'blurred_to_sharp')
+    """
+    name = LEGACY_TASKS.get(name, name)
+    if name not in (*TASKS, CASCADE_TASK):
+        raise ValueError(f"unknown self-SR task {name!r}; tasks: {', '.join(TASKS)}")
+    return name
 
 
 def thick_slice_along(arr: np.ndarray, axis: int, *, factor: float, profile: SliceProfile,
@@ -191,13 +210,15 @@ def build_sampler(hr: np.ndarray, acq: Acquisition, profile: SliceProfile, task:
         hr: the (normalised) scan, 3D ``(X, Y, Z)``, on its own grid.
         acq: its thick-slice geometry (:func:`volsr.ssr.header.analyze_header`).
         profile: the slice profile.
-        task: ``"saa"``, ``"ssr_after_saa"`` or ``"ssr"`` (see the module docstring).
+        task: ``"aliased_to_blurred"``, ``"blurred_to_sharp"`` or ``"aliased_to_sharp"``
+            (see the module docstring; the older names are accepted).
         patch_size: patch side in pixels.
         angles: in-plane rotations in degrees applied to the slices before degrading
             (0 keeps the slices exact; others resample them with a cubic B-spline).
         fg_fraction: share of patches centred in the Otsu foreground.
         flips: random horizontal/vertical flips.
     """
+    task = task_name(task)
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if hr.ndim != 3:
@@ -216,12 +237,12 @@ def build_sampler(hr: np.ndarray, acq: Acquisition, profile: SliceProfile, task:
             other = acq.inplane_axes[0] if a == acq.inplane_axes[1] else acq.inplane_axes[1]
             pixel = float(acq.spacing[a])
             factor = acq.slice_spacing / pixel
-            if task == "ssr_after_saa":
+            if task == "blurred_to_sharp":
                 inp, tgt = blur_along(src, a, profile=profile, pixel_mm=pixel), src
             else:
                 lr = thick_slice_along(src, a, factor=factor, profile=profile, pixel_mm=pixel)
                 inp = upsample_along(lr, a, factor=factor, n_out=src.shape[a])
-                tgt = src if task == "ssr" else blur_along(src, a, profile=profile,
+                tgt = src if task == "aliased_to_sharp" else blur_along(src, a, profile=profile,
                                                            pixel_mm=pixel)
             order = (t, other, a)  # (slices, H, W = the degraded axis)
             centres = None

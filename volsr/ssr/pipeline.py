@@ -50,12 +50,12 @@ import numpy as np
 
 from volsr.geometry import Grid
 from volsr.io.volume import Volume
-from volsr.ssr.config import SSRConfig, build_net, resolve_config, zero_last_conv
+from volsr.ssr.config import SSRConfig, build_net, zero_last_conv
 from volsr.ssr.header import analyze_header
 from volsr.ssr.model import SSRModel, TrainedNet, apply_to_slices
-from volsr.ssr.pairs import build_sampler
+from volsr.ssr.pairs import CASCADE_TASK, build_sampler
 from volsr.ssr.profile import build_profile
-from volsr.ssr.train import adds_residual, torch_threads, train_network
+from volsr.ssr.train import torch_threads, train_network
 
 __all__ = ["SSRResult", "self_super_resolve"]
 
@@ -107,7 +107,8 @@ def self_super_resolve(
 
     Args:
         volume: the scan (one channel).
-        budget: ``"fast"``, ``"default"`` or ``"thorough"`` (see :mod:`volsr.ssr.config`).
+        budget: ``"fast"``, ``"default"`` or ``"thorough"``: the preset of
+            :class:`~volsr.config.ssr.SSRConfig` the settings start from.
         slice_thickness / slice_gap: what the header cannot say, in mm (default:
             thickness = slice spacing, gap 0).
         profile: ``"gaussian"`` (FWHM = thickness), ``"rect"`` or ``"custom"``.
@@ -125,9 +126,9 @@ def self_super_resolve(
         progress: tqdm bars (None: only on a terminal).
         threads: CPU threads for torch during this call (None: torch's setting). On a
             busy shared machine 1 can be many times faster than oversubscribed threads.
-        **settings: further :class:`~volsr.ssr.config.SSRConfig` fields (batch_size,
-            patch_size, lr, angles, fg_fraction, fba_p, normalization, width, depth,
-            saa_share, cascade, max_seconds).
+        **settings: further :class:`~volsr.config.ssr.SSRConfig` fields (batch_size,
+            patch_size, lr, angles, fg_fraction, fba_p, normalization, features,
+            num_blocks, saa_share, cascade, max_seconds, ...).
 
     Returns:
         :class:`SSRResult` (volume, report, model).
@@ -156,9 +157,9 @@ def self_super_resolve(
         acq = analyze_header(volume, slice_thickness=slice_thickness, slice_gap=slice_gap)
         prof = build_profile(profile, thickness=None if profile == "custom" else acq.thickness,
                              kernel=profile_kernel, step=profile_step)
-        cfg = resolve_config(budget, steps=steps, time_limit=time_limit, saa=saa, fusion=fusion,
-                             orientations=orientations, model=model, model_kwargs=model_kwargs,
-                             seed=seed, **settings)
+        cfg = SSRConfig.preset(budget, steps=steps, time_limit=time_limit, saa=saa,
+                               fusion=fusion, orientations=orientations, model=model,
+                               model_kwargs=model_kwargs, seed=seed, **settings)
         if scale is not None or target_spacing is not None or reference is not None:
             plan_output_grid(volume.grid, scale=scale, target_spacing=target_spacing,
                              reference=reference)  # bad grid options fail before training
@@ -169,7 +170,8 @@ def self_super_resolve(
         log.info("slice axis %d, factor %.4g (%.4g mm slices, %.4g mm in-plane), %s profile "
                  "%.4g mm, budget %s", acq.axis, acq.factor, acq.slice_spacing,
                  acq.inplane_spacing, prof.kind, prof.thickness, cfg.budget)
-        norm = fit_normalization(volume.data, cfg.normalization)
+        norm_spec = cfg.normalization.to_dict()
+        norm = fit_normalization(volume.data, norm_spec)
         hr = np.asarray(norm.forward(volume.data[0].astype(np.float64)), np.float32)
 
         plan = _training_plan(cfg)
@@ -177,8 +179,8 @@ def self_super_resolve(
         training: dict[str, Any] = {}
         nets: dict[str, TrainedNet | None] = {"saa": None, "ssr": None}
         # with the cascade, SSR learns from SAA's own output on the aliased inputs
-        ssr_task = "ssr_after_saa" if cfg.saa and not cfg.cascade else "ssr"
-        tasks = ([("saa", "saa", cfg.seed)] if cfg.saa else []) + [
+        ssr_task = "blurred_to_sharp" if cfg.saa and not cfg.cascade else "aliased_to_sharp"
+        tasks = ([("saa", "aliased_to_blurred", cfg.seed)] if cfg.saa else []) + [
             ("ssr", ssr_task, cfg.seed + 1)]
         for role, task, net_seed in tasks:
             steps_r, limit_r = plan[role]
@@ -190,7 +192,7 @@ def self_super_resolve(
             timings[f"train_{role}_s"] = round(training[role]["seconds"], 3)
 
         ssr_model = SSRModel(acquisition=acq, profile=prof, ssr=nets["ssr"], saa=nets["saa"],
-                             normalization=dict(cfg.normalization), fusion=cfg.fusion,
+                             normalization=norm_spec, fusion=cfg.fusion,
                              fba_p=cfg.fba_p, orientations=cfg.orientations, device=dev,
                              training={"config": cfg.to_dict(), **training})
         apply_t: dict[str, float] = {}
@@ -217,10 +219,9 @@ def _report(acq: Any, prof: Any, cfg: SSRConfig, norm: Any, nets: dict[str, Any]
         else "self-super-resolution (SMORE-style: SSR only)",
         "acquisition": acq.to_dict(),
         "profile": prof.to_dict(),
-        "normalization": {"spec": dict(cfg.normalization), **norm.to_dict()},
+        "normalization": {"spec": cfg.normalization.to_dict(), **norm.to_dict()},
         "settings": cfg.to_dict(),
         "networks": {k: (None if tn is None else {"name": tn.name, "kwargs": tn.kwargs,
-                                                   "add_input": tn.add_input,
                                                    "seed": training[k]["seed"]})
                      for k, tn in nets.items()},
         "training": training,
@@ -269,21 +270,21 @@ def _train_one(role: str, task: str, hr: np.ndarray, acq: Any, prof: Any, cfg: S
     import torch
 
     torch.manual_seed(seed)
-    net, kwargs = build_net(cfg.model, cfg.model_kwargs, acq.factor, width=cfg.width,
-                            depth=cfg.depth)
+    net, kwargs = build_net(cfg.model, cfg.model_kwargs, acq.factor, features=cfg.features,
+                            num_blocks=cfg.num_blocks)
     if cfg.identity_init:
         zero_last_conv(net)
     drawn = np.random.default_rng(cfg.seed).uniform(0.0, 90.0, int(cfg.random_angles))
     sampler = build_sampler(hr, acq, prof, task, patch_size=cfg.patch_size,
                             angles=(*cfg.angles, *drawn.tolist()), fg_fraction=cfg.fg_fraction)
-    if before is not None and task == "ssr":
+    if before is not None and task == "aliased_to_sharp":
         with torch.inference_mode():
             sampler.map_inputs(lambda a: apply_to_slices(before, a, dev))
-        task = "ssr_on_saa_output"
+        task = CASCADE_TASK
     res = train_network(net, sampler, steps=steps, time_limit=limit,
                         batch_size=cfg.batch_size, lr=cfg.lr, device=dev, seed=seed,
                         progress=progress, desc=f"volsr ssr: train {role.upper()}")
     info = {"task": task, "seed": seed, "patch": list(sampler.patch),
             "pairs": sampler.info, "parameters": int(sum(p.numel() for p in net.parameters())),
             **res.to_dict()}
-    return TrainedNet(net, cfg.model, kwargs, adds_residual(net)), info
+    return TrainedNet(net, cfg.model, kwargs), info

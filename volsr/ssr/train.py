@@ -1,9 +1,9 @@
 """Training one 2D refining network on self-made pairs (SAA or SSR).
 
 Adam, L1 loss (as EDSR and SMORE), cosine learning-rate decay over the run's progress
-(the larger of ``step / steps`` and ``elapsed / time_limit``), global residual learning:
-the network predicts a correction that is added to its (pre-interpolated) input, unless
-it already adds its input itself (``net.residual``). Weights initialisation and patch
+(the larger of ``step / steps`` and ``elapsed / time_limit``). The networks are built
+with ``residual=True`` (:func:`volsr.ssr.config.build_net`): each predicts a correction
+that it adds to its own (pre-interpolated) input. Weights initialisation and patch
 sampling are seeded, so on the CPU the same seed gives the same network (when the run is
 stopped by ``steps``, not by a time limit).
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 from volsr.ssr.pairs import PairSampler
 
-__all__ = ["TrainResult", "adds_residual", "forward", "torch_threads", "train_network"]
+__all__ = ["TrainResult", "refine", "torch_threads", "train_network"]
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +48,15 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def adds_residual(net: Any) -> bool:
-    """True when the caller must add the input to ``net``'s output (global residual)."""
-    return not bool(getattr(net, "residual", False))
-
-
-def forward(net: Any, x: Any, add_input: bool) -> Any:
-    """``net(x)`` plus ``x`` when ``add_input``; the output must keep ``x``'s shape."""
+def refine(net: Any, x: Any) -> Any:
+    """``net(x)`` for ``x`` ``(B, 1, H, W)``; refuses an output of another shape."""
     y = net(x)
     if tuple(y.shape) != tuple(x.shape):
         from volsr.errors import ConfigError
 
         raise ConfigError(f"the 2D network returned shape {tuple(y.shape)} for input "
                           f"{tuple(x.shape)}; self-super-resolution needs a same-size refiner")
-    return y + x if add_input else y
+    return y
 
 
 @dataclass
@@ -87,7 +82,7 @@ def train_network(net: Any, sampler: PairSampler, *, steps: int | None,
     """Train ``net`` in place on patches from ``sampler``.
 
     Args:
-        net: a 2D network mapping ``(B, 1, h, w)`` to the same shape.
+        net: a 2D network mapping ``(B, 1, h, w)`` to the same shape (adding its input).
         sampler: pair source (:func:`volsr.ssr.pairs.build_sampler`).
         steps: optimiser steps (None: until ``time_limit``).
         time_limit: wall-clock cap in seconds (None: none).
@@ -107,7 +102,6 @@ def train_network(net: Any, sampler: PairSampler, *, steps: int | None,
     if steps is None and time_limit is None:
         raise ValueError("give steps or time_limit")
     rng = np.random.default_rng(seed)
-    add_input = adds_residual(net)
     net.to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     show = sys.stderr.isatty() if progress is None else bool(progress)
@@ -131,7 +125,7 @@ def train_network(net: Any, sampler: PairSampler, *, steps: int | None,
             xs, ys = sampler.sample(rng, batch_size)
             x = torch.from_numpy(xs).to(device)
             y = torch.from_numpy(ys).to(device)
-            loss = torch.nn.functional.l1_loss(forward(net, x, add_input), y)
+            loss = torch.nn.functional.l1_loss(refine(net, x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
