@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_phantom_manifest
 from typer.testing import CliRunner
 
 from volsr.cli import app
@@ -29,8 +30,6 @@ from volsr.engine.distributed import StepBatchSampler
 from volsr.engine.optim import schedule_factor
 from volsr.engine.run_folder import MetricsLog, RunFolder, TensorBoard
 from volsr.errors import ConfigError, OutputError
-
-from conftest import write_phantom_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny_test.yaml"
@@ -262,8 +261,8 @@ def test_exact_resume_matches_a_straight_run(tmp_path, manifest):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, manifest, monkeypatch):
-    from volsr.engine import trainer as trainer_mod
     from volsr.engine import TrainingDiverged
+    from volsr.engine import trainer as trainer_mod
 
     class Poisoned:
         """The configured loss, but NaN at the third call (= step 3)."""

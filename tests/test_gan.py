@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from volsr.config import config_from_dict, config_to_dict, load_config
+from volsr.errors import ConfigError
+from volsr.losses import build_loss
 from volsr.losses.adversarial import (
     AdversarialLoss,
     feature_matching_loss,
     gradient_penalty,
     interpolates,
 )
-from volsr.losses import build_loss
-from volsr.errors import ConfigError
 from volsr.models.discriminators import DISCRIMINATORS, create_discriminator
 
 REPO = Path(__file__).resolve().parents[1]

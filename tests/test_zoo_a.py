@@ -13,10 +13,11 @@ from volsr.errors import ConfigError
 from volsr.models import create_model, list_models, model_entry
 from volsr.models.interpolation import Interpolator
 from volsr.models.networks._layers import pixel_unshuffle_nd
+from volsr.models.networks._upsample import UpConvND
 from volsr.models.networks.drcn import DRCN
 from volsr.models.networks.drrn import DRRN
 from volsr.models.networks.espcn import ESPCN
-from volsr.models.networks.fsrcnn import FSRCNN, UpConvND
+from volsr.models.networks.fsrcnn import FSRCNN
 from volsr.models.networks.lapsrn import LapSRN, pyramid_levels
 from volsr.models.networks.vdsr import VDSR
 

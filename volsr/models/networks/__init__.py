@@ -24,8 +24,21 @@ Example:
 from __future__ import annotations
 
 from volsr.models.networks import (  # noqa: F401  (importing registers the models)
-    dcsrn, drcn, drrn, edsr, espcn, fmen, fsrcnn, lapsrn, rdn, rrdb, srcnn, srdensenet, srresnet,
-    unet, vdsr,
+    dcsrn,
+    drcn,
+    drrn,
+    edsr,
+    espcn,
+    fmen,
+    fsrcnn,
+    lapsrn,
+    rdn,
+    rrdb,
+    srcnn,
+    srdensenet,
+    srresnet,
+    unet,
+    vdsr,
 )
 from volsr.models.networks._base import SRNet
 from volsr.models.networks.dcsrn import DCSRN, MDCSRN

@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from volsr.models.networks._base import ScaleArg, SRNet, register_network
-from volsr.models.networks._layers import canonical_activation, conv_nd
 from volsr.models.networks._layers import activation as make_activation
+from volsr.models.networks._layers import canonical_activation, conv_nd
 from volsr.models.networks.vdsr import check_int, check_odd_kernel, check_padding_mode, he_init_
 
 PAPER = (
