@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -237,13 +237,17 @@ def register_network(
     dims: int,
     family: str,
     paper: str,
+    test_kwargs: Mapping[str, Any],
     tags: Sequence[str] = (),
     **defaults: Any,
 ) -> Callable[..., SRNet]:
     """Register ``cls`` as model ``name`` with fixed ``spatial_dims`` and default kwargs.
 
     The factory accepts every constructor kwarg (so ``config()`` output round-trips);
-    ``spatial_dims`` may be given but must equal ``dims``.
+    ``spatial_dims`` may be given but must equal ``dims``. ``test_kwargs`` (required)
+    are the overrides that make a small, fast variant of the network for the tests
+    run over the whole registry (``tests/test_models.py``); they are stored in the
+    entry's ``info["test_kwargs"]``.
     """
 
     def factory(**kwargs: Any) -> SRNet:
@@ -261,7 +265,8 @@ def register_network(
     factory.__qualname__ = name
     factory.__doc__ = cls.__doc__
     register_model(
-        name, dims=dims, upsampling=cls.upsampling, family=family, paper=paper, tags=tags
+        name, dims=dims, upsampling=cls.upsampling, family=family, paper=paper, tags=tags,
+        test_kwargs=test_kwargs,
     )(factory)
     return factory
 

@@ -326,8 +326,14 @@ class MDCSRN(_DenseSRNet):
         return y + x if self.residual else y
 
 
-register_network("dcsrn_3d", DCSRN, dims=3, family="dcsrn", paper=PAPER_DCSRN)
-register_network("dcsrn_2d", DCSRN, dims=2, family="dcsrn", paper=PAPER_DCSRN)
-register_network("mdcsrn_3d", MDCSRN, dims=3, family="mdcsrn", paper=PAPER_MDCSRN)
+# narrow versions for the registry-wide tests (tests/test_models.py)
+_TEST = {"growth_rate": 4, "num_units": 2}
+_TEST_M = {"growth_rate": 4, "num_blocks": 2, "num_units": 2}
+
+register_network("dcsrn_3d", DCSRN, dims=3, family="dcsrn", paper=PAPER_DCSRN, test_kwargs=_TEST)
+register_network("dcsrn_2d", DCSRN, dims=2, family="dcsrn", paper=PAPER_DCSRN, test_kwargs=_TEST)
+register_network(
+    "mdcsrn_3d", MDCSRN, dims=3, family="mdcsrn", paper=PAPER_MDCSRN, test_kwargs=_TEST_M
+)
 
 __all__ = ["DCSRN", "MDCSRN", "DenseBlock"]

@@ -165,9 +165,16 @@ class EDSR(SRNet):
 
 _BASELINE = {"num_blocks": 16, "features": 64, "res_scale": 1.0}
 
-register_network("edsr_2d", EDSR, dims=2, family="edsr", paper=PAPER)
-register_network("edsr_3d", EDSR, dims=3, family="edsr", paper=PAPER)
-register_network("edsr_baseline_2d", EDSR, dims=2, family="edsr", paper=PAPER, **_BASELINE)
-register_network("edsr_baseline_3d", EDSR, dims=3, family="edsr", paper=PAPER, **_BASELINE)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"num_blocks": 2, "features": 8}
+
+register_network("edsr_2d", EDSR, dims=2, family="edsr", paper=PAPER, test_kwargs=_TEST)
+register_network("edsr_3d", EDSR, dims=3, family="edsr", paper=PAPER, test_kwargs=_TEST)
+register_network(
+    "edsr_baseline_2d", EDSR, dims=2, family="edsr", paper=PAPER, **_BASELINE, test_kwargs=_TEST
+)
+register_network(
+    "edsr_baseline_3d", EDSR, dims=3, family="edsr", paper=PAPER, **_BASELINE, test_kwargs=_TEST
+)
 
 __all__ = ["EDSR", "ResBlock"]

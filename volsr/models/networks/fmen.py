@@ -336,7 +336,10 @@ class FMEN(SRNet):
         return self.tail(self.lr_conv(h) + x)
 
 
-register_network("fmen_2d", FMEN, dims=2, family="fmen", paper=PAPER)
-register_network("fmen_3d", FMEN, dims=3, family="fmen", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"features": 8, "mid_features": 6, "num_stages": 2, "attention_erbs": [1, 1, 1]}
+
+register_network("fmen_2d", FMEN, dims=2, family="fmen", paper=PAPER, test_kwargs=_TEST)
+register_network("fmen_3d", FMEN, dims=3, family="fmen", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["ERB", "FMEN", "HFAB", "RRRB", "bn_affine", "pad_with"]

@@ -162,7 +162,10 @@ class FSRCNN(SRNet):
         return self.deconv(self.body(x))
 
 
-register_network("fsrcnn_2d", FSRCNN, dims=2, family="fsrcnn", paper=PAPER)
-register_network("fsrcnn_3d", FSRCNN, dims=3, family="fsrcnn", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"features": 8, "shrinking": 4, "mapping_layers": 2}
+
+register_network("fsrcnn_2d", FSRCNN, dims=2, family="fsrcnn", paper=PAPER, test_kwargs=_TEST)
+register_network("fsrcnn_3d", FSRCNN, dims=3, family="fsrcnn", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["FSRCNN"]

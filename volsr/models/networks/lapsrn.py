@@ -222,7 +222,10 @@ class LapSRN(SRNet):
         return self.forward_pyramid(x)[-1]
 
 
-register_network("lapsrn_2d", LapSRN, dims=2, family="lapsrn", paper=PAPER)
-register_network("lapsrn_3d", LapSRN, dims=3, family="lapsrn", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"features": 8, "depth": 2}
+
+register_network("lapsrn_2d", LapSRN, dims=2, family="lapsrn", paper=PAPER, test_kwargs=_TEST)
+register_network("lapsrn_3d", LapSRN, dims=3, family="lapsrn", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["LapSRN", "pyramid_levels"]

@@ -153,7 +153,10 @@ class RDN(SRNet):
         return self.tail(self.upsampler(h))
 
 
-register_network("rdn_2d", RDN, dims=2, family="rdn", paper=PAPER)
-register_network("rdn_3d", RDN, dims=3, family="rdn", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"num_blocks": 2, "num_layers": 2, "growth_rate": 4, "features": 8}
+
+register_network("rdn_2d", RDN, dims=2, family="rdn", paper=PAPER, test_kwargs=_TEST)
+register_network("rdn_3d", RDN, dims=3, family="rdn", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["RDB", "RDN"]

@@ -209,7 +209,10 @@ class RRDBNet(SRNet):
         return self.conv_last(self.hr_conv(self.upsampler(fea)))
 
 
-register_network("rrdbnet_2d", RRDBNet, dims=2, family="rrdbnet", paper=PAPER)
-register_network("rrdbnet_3d", RRDBNet, dims=3, family="rrdbnet", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"num_blocks": 1, "features": 8, "growth_rate": 4}
+
+register_network("rrdbnet_2d", RRDBNet, dims=2, family="rrdbnet", paper=PAPER, test_kwargs=_TEST)
+register_network("rrdbnet_3d", RRDBNet, dims=3, family="rrdbnet", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock"]

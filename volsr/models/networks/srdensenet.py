@@ -183,7 +183,15 @@ class SRDenseNet(SRNet):
         return self.reconstruct(self.upsampler(h))
 
 
-register_network("srdensenet_2d", SRDenseNet, dims=2, family="srdensenet", paper=PAPER)
-register_network("srdensenet_3d", SRDenseNet, dims=3, family="srdensenet", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"num_blocks": 2, "num_layers": 2, "growth_rate": 4, "low_features": 8,
+         "bottleneck_features": 8}
+
+register_network(
+    "srdensenet_2d", SRDenseNet, dims=2, family="srdensenet", paper=PAPER, test_kwargs=_TEST
+)
+register_network(
+    "srdensenet_3d", SRDenseNet, dims=3, family="srdensenet", paper=PAPER, test_kwargs=_TEST
+)
 
 __all__ = ["SRDenseBlock", "SRDenseNet"]

@@ -166,7 +166,10 @@ class SRResNet(SRNet):
         return self.tail(self.upsampler(h))
 
 
-register_network("srresnet_2d", SRResNet, dims=2, family="srresnet", paper=PAPER)
-register_network("srresnet_3d", SRResNet, dims=3, family="srresnet", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"num_blocks": 2, "features": 8}
+
+register_network("srresnet_2d", SRResNet, dims=2, family="srresnet", paper=PAPER, test_kwargs=_TEST)
+register_network("srresnet_3d", SRResNet, dims=3, family="srresnet", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["SRResBlock", "SRResNet"]

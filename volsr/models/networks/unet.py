@@ -202,7 +202,14 @@ class ParkUNet(SRNet):
         return y + x if self.residual else y
 
 
-register_network("unet_park_2d", ParkUNet, dims=2, family="unet_park", paper=PAPER)
-register_network("unet_park_3d", ParkUNet, dims=3, family="unet_park", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"features": 4, "levels": 2}
+
+register_network(
+    "unet_park_2d", ParkUNet, dims=2, family="unet_park", paper=PAPER, test_kwargs=_TEST
+)
+register_network(
+    "unet_park_3d", ParkUNet, dims=3, family="unet_park", paper=PAPER, test_kwargs=_TEST
+)
 
 __all__ = ["ParkUNet", "double_conv"]
