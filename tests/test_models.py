@@ -4,21 +4,24 @@ each supported scale, no NaN, determinism and rebuild from its config.
 Each network is built with the small ``test_kwargs`` declared with its registration
 (``register_network(..., test_kwargs=...)``), so a new model joins these tests by being
 registered. Paper-specific checks (parameter counts, layer layouts, grid alignment)
-stay in test_networks.py, test_zoo_a.py and test_zoo_b.py. Also here: the state-dict keys
-checkpoints depend on.
+stay in test_networks.py, test_zoo_a.py and test_zoo_b.py. Also here: the model tables
+generated from the registry, and the state-dict keys checkpoints depend on.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from volsr.models import create_model, list_models, model_entry
+from volsr.models.catalog import model_table, replace_block, targets
 from volsr.models.networks._base import normalize_scale
 
+ROOT = Path(__file__).resolve().parents[1]
 NETWORKS = [n for n in list_models() if model_entry(n).info["upsampling"] != "interpolation"]
 
 # the scales each kind of network supports, per spatial dims
@@ -184,3 +187,24 @@ def test_bundled_weights_load_into_the_current_networks() -> None:
         net, _ = load_weights(folder)  # strict: fails on any missing or unexpected key
         fresh = create_model(meta.model_name, **meta.model_kwargs)
         assert list(net.state_dict()) == list(fresh.state_dict())
+
+
+# -- generated tables ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_committed_model_tables_are_generated_from_the_registry(index: int) -> None:
+    path, table, comment = targets(ROOT)[index]
+    text = path.read_text(encoding="utf-8")
+    assert replace_block(text, table, comment=comment) == text, \
+        f"{path} is out of date; run `python -m volsr.models.catalog`"
+    for name in list_models() if index else NETWORKS:
+        assert f"`{name}`" in table
+
+
+def test_model_table_formats() -> None:
+    md = model_table("markdown", pattern="srcnn_3d").splitlines()
+    assert md[0].startswith("| name |") and md[2].startswith("| `srcnn_3d` | 3 | pre | srcnn |")
+    assert "bspline" not in model_table("rst", networks_only=True)
+    with pytest.raises(ValueError, match="fmt"):
+        model_table("html")  # type: ignore[arg-type]
