@@ -36,12 +36,12 @@ END = "end generated model table"
 
 
 def _rows(pattern: str, networks_only: bool) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for name in list_models(pattern):
         info = model_entry(name).info
         if networks_only and info["upsampling"] == "interpolation":
             continue
-        rows.append((name, str(info["dims"]), info["upsampling"], info["family"], info["paper"]))
+        rows.append((name, *(str(info[k]) for k in ("dims", "upsampling", "family", "paper"))))
     return rows
 
 
