@@ -13,17 +13,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_phantom_manifest
 from typer.testing import CliRunner
 
 from volsr.cli import app
 from volsr.config import load_config
-from volsr.engine import build_loss, build_optimizer, build_scheduler, read_metrics, train
+from volsr.engine import (
+    TrainingInterrupted,
+    build_loss,
+    build_optimizer,
+    build_scheduler,
+    read_metrics,
+    train,
+)
 from volsr.engine.distributed import StepBatchSampler
 from volsr.engine.optim import schedule_factor
 from volsr.engine.run_folder import MetricsLog, RunFolder, TensorBoard
 from volsr.errors import ConfigError, OutputError
-
-from conftest import write_phantom_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny_test.yaml"
@@ -255,8 +261,8 @@ def test_exact_resume_matches_a_straight_run(tmp_path, manifest):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, manifest, monkeypatch):
+    from volsr.engine import TrainingDiverged
     from volsr.engine import trainer as trainer_mod
-    from volsr.engine.trainer import TrainingDiverged
 
     class Poisoned:
         """The configured loss, but NaN at the third call (= step 3)."""
@@ -368,7 +374,7 @@ def test_ctrl_c_reports_the_checkpoint_to_resume_from(tmp_path, manifest, monkey
     monkeypatch.setattr(trainer_mod.Trainer, "_step", step)
     cfg = tiny(manifest, tmp_path, "train.steps=5", "train.checkpoint_every=1",
                "train.val_every=0")
-    with pytest.raises(trainer_mod.TrainingInterrupted,
+    with pytest.raises(TrainingInterrupted,
                        match=r"interrupted at step 2; the last checkpoint is .* \(step 2\); "
                              r"continue with --resume") as info:
         train(cfg, device="cpu")

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from volsr.config import config_from_dict, config_to_dict, load_config
-from volsr.engine.gan_losses import (
+from volsr.errors import ConfigError
+from volsr.losses import build_loss
+from volsr.losses.adversarial import (
     AdversarialLoss,
     feature_matching_loss,
     gradient_penalty,
     interpolates,
 )
-from volsr.engine.losses import build_loss
-from volsr.errors import ConfigError
 from volsr.models.discriminators import DISCRIMINATORS, create_discriminator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,7 +161,7 @@ def test_feature_matching_loss():
 
 
 def _vgg_file(tmp_path, layout=(4, "M", 8, "M")):
-    from volsr.engine.perceptual import VGGFeatures, save_vgg_weights
+    from volsr.losses.perceptual import VGGFeatures, save_vgg_weights
 
     torch.manual_seed(0)
     v = VGGFeatures(["relu2_1"], arch=list(layout), random_init=True)

@@ -1,8 +1,10 @@
-"""Tests of the 2D zoo, part A: FSRCNN, ESPCN, VDSR, DRCN, DRRN, LapSRN (+ 3D variants)."""
+"""Tests of the 2D zoo, part A: FSRCNN, ESPCN, VDSR, DRCN, DRRN, LapSRN (+ 3D variants).
+
+Paper-specific checks only; forward, backward, shapes per scale, determinism and rebuild
+run for every registered network in test_models.py.
+"""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -13,10 +15,11 @@ from volsr.errors import ConfigError
 from volsr.models import create_model, list_models, model_entry
 from volsr.models.interpolation import Interpolator
 from volsr.models.networks._layers import pixel_unshuffle_nd
+from volsr.models.networks._upsample import UpConvND
 from volsr.models.networks.drcn import DRCN
 from volsr.models.networks.drrn import DRRN
 from volsr.models.networks.espcn import ESPCN
-from volsr.models.networks.fsrcnn import FSRCNN, UpConvND
+from volsr.models.networks.fsrcnn import FSRCNN
 from volsr.models.networks.lapsrn import LapSRN, pyramid_levels
 from volsr.models.networks.vdsr import VDSR
 
@@ -25,16 +28,6 @@ NAMES = [n for n in list_models() if model_entry(n).info["family"] in FAMILIES]
 NAMES_2D = [n for n in NAMES if model_entry(n).info["dims"] == 2]
 NAMES_3D = [n for n in NAMES if model_entry(n).info["dims"] == 3]
 
-# narrow versions of the deep "pre" networks keep the behavioural tests fast; the
-# parameter-count tests below use the registered (paper) defaults
-SMALL: dict[str, dict] = {
-    "vdsr": {"features": 8, "num_layers": 5},
-    "drcn": {"features": 8, "recursions": 3},
-    "drrn": {"features": 8, "num_units": 3, "num_blocks": 2},
-    "lapsrn": {"features": 8, "depth": 2},
-    "fsrcnn": {},
-    "espcn": {},
-}
 
 
 def _family(name: str) -> str:
@@ -46,15 +39,10 @@ def _dims(name: str) -> int:
 
 
 def _small(name: str, seed: int = 0, **kwargs) -> nn.Module:
+    """The narrow variant declared with the registration (``test_kwargs``); the
+    parameter-count tests below use the registered (paper) defaults."""
     torch.manual_seed(seed)
-    return create_model(name, **{**SMALL[_family(name)], **kwargs})
-
-
-def _input(name: str, batch: int = 1) -> tuple[torch.Tensor, tuple]:
-    """A small input and the scale to use (3D: slice-direction-only (1, 1, 2))."""
-    if _dims(name) == 2:
-        return torch.rand(batch, 1, 12, 11), (2, 2)
-    return torch.rand(batch, 1, 6, 7, 5), (1, 1, 2)
+    return create_model(name, **{**model_entry(name).info["test_kwargs"], **kwargs})
 
 
 def test_expected_names_are_registered() -> None:
@@ -70,36 +58,6 @@ def test_expected_names_are_registered() -> None:
 
 
 # -- shapes -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", NAMES_2D)
-@pytest.mark.parametrize("scale", [2, 3, 4])
-def test_2d_output_shape(name: str, scale: int) -> None:
-    x = torch.rand(1, 1, 12, 10)
-    if _family(name) == "lapsrn" and scale == 3:
-        with pytest.raises(ValueError, match="power-of-two"):
-            _small(name, scale=scale)
-        return
-    net = _small(name, scale=scale).eval()
-    with torch.no_grad():
-        y = net(x)
-    if net.upsampling == "pre":
-        assert y.shape == x.shape
-    else:
-        assert y.shape == (1, 1, 12 * scale, 10 * scale)
-    assert tuple(y.shape[2:]) == net.output_spatial_shape((12, 10))
-    assert torch.isfinite(y).all()
-
-
-@pytest.mark.parametrize("name", NAMES_3D)
-def test_3d_slice_direction_scale(name: str) -> None:
-    x, scale = _input(name, batch=2)
-    net = _small(name, scale=list(scale)).eval()
-    with torch.no_grad():
-        y = net(x)
-    expected = (6, 7, 5) if net.upsampling == "pre" else (6, 7, 10)
-    assert y.shape == (2, 1, *expected)
-    assert torch.isfinite(y).all()
 
 
 def test_lapsrn_pyramid_shapes_and_levels() -> None:
@@ -128,44 +86,6 @@ def test_lapsrn_rejects_non_power_of_two(scale) -> None:
 # -- properties shared by every network --------------------------------------------------
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_every_parameter_gets_a_finite_gradient(name: str) -> None:
-    x, scale = _input(name, batch=2)
-    net = _small(name, scale=list(scale)).train()
-    out = net(x)
-    assert torch.isfinite(out).all()
-    (out**2).mean().backward()
-    for pname, p in net.named_parameters():
-        assert p.grad is not None, pname
-        assert torch.isfinite(p.grad).all(), pname
-        assert p.grad.abs().sum() > 0, pname  # every parameter is used
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_eval_mode_is_deterministic(name: str) -> None:
-    x, scale = _input(name)
-    net = _small(name, scale=list(scale)).eval()
-    with torch.no_grad():
-        assert torch.equal(net(x), net(x))
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_rebuild_from_config(name: str) -> None:
-    x, scale = _input(name)
-    net = _small(name, seed=1, scale=list(scale)).eval()
-    cfg = json.loads(json.dumps(net.config()))
-    assert cfg["spatial_dims"] == _dims(name)
-    torch.manual_seed(2)
-    clone = create_model(name, **cfg).eval()
-    assert clone.config() == net.config()
-    assert clone.num_parameters() == net.num_parameters()
-    with torch.no_grad():
-        before = clone(x)
-        clone.load_state_dict(net.state_dict())
-        assert torch.equal(clone(x), net(x))
-    assert not torch.equal(before, net(x))
-
-
 @pytest.mark.parametrize("name", NAMES_2D)
 def test_receptive_field_bounds_the_dependence(name: str) -> None:
     # along axis 0, the gradient of an output voxel vanishes beyond the claimed radius
@@ -189,7 +109,8 @@ def test_receptive_field_bounds_the_dependence(name: str) -> None:
 
 @pytest.mark.parametrize("cls", [VDSR, DRCN, DRRN])
 def test_residual_adds_the_input(cls: type) -> None:
-    kwargs = {VDSR: SMALL["vdsr"], DRCN: SMALL["drcn"], DRRN: SMALL["drrn"]}[cls]
+    name = {VDSR: "vdsr_2d", DRCN: "drcn_2d", DRRN: "drrn_2d"}[cls]
+    kwargs = model_entry(name).info["test_kwargs"]
     torch.manual_seed(0)
     plain = cls(spatial_dims=2, residual=False, **kwargs).eval()
     torch.manual_seed(0)

@@ -1,8 +1,11 @@
-"""Tests of the 2D/3D zoo, part B: EDSR, SRResNet, SRDenseNet, RDN, RRDBNet, FMEN, U-Net."""
+"""Tests of the 2D/3D zoo, part B: EDSR, SRResNet, SRDenseNet, RDN, RRDBNet, FMEN, U-Net.
+
+Paper-specific checks only; forward, backward, shapes per scale, determinism and rebuild
+run for every registered network in test_models.py.
+"""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -14,24 +17,14 @@ from volsr.models import create_model, list_models, model_entry
 from volsr.models.networks._upsample import NearestUp, Upsampler, upsample_stages
 from volsr.models.networks.fmen import FMEN, HFAB, RRRB
 
-# reduced widths/depths per family, so that every forward pass is tiny
-SMALL: dict[str, dict] = {
-    "edsr": {"num_blocks": 2, "features": 8},
-    "srresnet": {"num_blocks": 2, "features": 8},
-    "srdensenet": {"num_blocks": 2, "num_layers": 2, "growth_rate": 4, "low_features": 8,
-                   "bottleneck_features": 8},
-    "rdn": {"num_blocks": 2, "num_layers": 2, "growth_rate": 4, "features": 8},
-    "rrdbnet": {"num_blocks": 1, "features": 8, "growth_rate": 4},
-    "fmen": {"features": 8, "mid_features": 6, "num_stages": 2, "attention_erbs": [1, 1, 1]},
-    "unet_park": {"features": 4, "levels": 2},
-}
+FAMILIES = ("edsr", "srresnet", "srdensenet", "rdn", "rrdbnet", "fmen", "unet_park")
 EXPECTED = {
     f"{n}_{d}d"
     for n in ("edsr", "edsr_baseline", "srresnet", "srdensenet", "rdn", "rrdbnet", "fmen",
               "unet_park")
     for d in (2, 3)
 }
-NAMES = sorted(n for n in list_models() if model_entry(n).info["family"] in SMALL)
+NAMES = sorted(n for n in list_models() if model_entry(n).info["family"] in FAMILIES)
 NAMES_2D = [n for n in NAMES if n.endswith("_2d")]
 NAMES_3D = [n for n in NAMES if n.endswith("_3d")]
 
@@ -54,8 +47,9 @@ def _dims(name: str) -> int:
 
 
 def _small(name: str, seed: int = 0, **kwargs) -> nn.Module:
+    """The reduced variant declared with the registration (``test_kwargs``)."""
     torch.manual_seed(seed)
-    return create_model(name, **{**SMALL[_family(name)], **kwargs})
+    return create_model(name, **{**model_entry(name).info["test_kwargs"], **kwargs})
 
 
 def _post(name: str) -> bool:
@@ -72,80 +66,6 @@ def test_expected_names_are_registered() -> None:
 
 
 # -- shapes, gradients, determinism, rebuild -----------------------------------------
-
-
-@pytest.mark.parametrize("scale", [2, 3, 4])
-@pytest.mark.parametrize("name", NAMES_2D)
-def test_2d_output_shape(name: str, scale: int) -> None:
-    net = _small(name, scale=scale).eval()
-    x = torch.rand(2, 1, 10, 12)
-    with torch.no_grad():
-        y = net(x)
-    s = scale if _post(name) else 1
-    assert y.shape == (2, 1, 10 * s, 12 * s)
-    assert net.output_spatial_shape((10, 12)) == tuple(y.shape[2:])
-    assert torch.isfinite(y).all()
-
-
-@pytest.mark.parametrize("scale", [(1, 1, 2), (2, 2, 1), (1, 3, 1)])
-@pytest.mark.parametrize("name", NAMES_3D)
-def test_3d_per_axis_output_shape(name: str, scale: tuple) -> None:
-    net = _small(name, scale=list(scale)).eval()
-    x = torch.rand(1, 1, 5, 6, 4)
-    with torch.no_grad():
-        y = net(x)
-    expected = tuple(n * s for n, s in zip((5, 6, 4), scale)) if _post(name) else (5, 6, 4)
-    assert y.shape == (1, 1, *expected)
-    assert torch.isfinite(y).all()
-
-
-@pytest.mark.parametrize("name", NAMES_2D)
-def test_multichannel_input_and_output(name: str) -> None:
-    net = _small(name, in_channels=2, out_channels=3 if _post(name) else 2).eval()
-    with torch.no_grad():
-        y = net(torch.rand(1, 2, 6, 7))
-    assert y.shape[:2] == (1, 3 if _post(name) else 2)
-    with pytest.raises(ValueError, match="channels"):
-        net(torch.rand(1, 1, 6, 7))
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_every_parameter_gets_a_finite_gradient(name: str) -> None:
-    net = _small(name).train()
-    shape = (2, 1, 6, 7) if _dims(name) == 2 else (2, 1, 4, 5, 3)
-    x = torch.rand(shape)
-    out = net(x)
-    assert torch.isfinite(out).all()
-    ((out - torch.rand_like(out)) ** 2).mean().backward()
-    for pname, p in net.named_parameters():
-        assert p.grad is not None, pname
-        assert torch.isfinite(p.grad).all(), pname
-    assert sum(float(p.grad.abs().sum()) for p in net.parameters()) > 0
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_eval_mode_is_deterministic(name: str) -> None:
-    net = _small(name).eval()
-    x = torch.rand((1, 1, 7, 6) if _dims(name) == 2 else (1, 1, 4, 5, 3))
-    with torch.no_grad():
-        assert torch.equal(net(x), net(x))
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_rebuild_from_config(name: str) -> None:
-    net = _small(name, seed=1).eval()
-    cfg = json.loads(json.dumps(net.config()))
-    assert cfg["spatial_dims"] == _dims(name)
-    torch.manual_seed(2)
-    clone = create_model(name, **cfg).eval()
-    assert clone.config() == net.config()
-    assert clone.num_parameters() == net.num_parameters()
-    x = torch.rand((1, 1, 6, 5) if _dims(name) == 2 else (1, 1, 4, 3, 5))
-    with torch.no_grad():
-        before = clone(x)
-        clone.load_state_dict(net.state_dict())
-        assert torch.equal(clone(x), net(x))
-    assert not torch.equal(before, net(x))
 
 
 def test_post_networks_reject_non_integer_scale() -> None:
@@ -251,7 +171,7 @@ def _randomise_batch_norms(net: nn.Module) -> None:
 @pytest.mark.parametrize(("dims", "scale"), [(2, 2), (2, 3), (3, (1, 1, 2))])
 def test_fmen_deploy_equals_train_eval_output(dims: int, scale) -> None:
     torch.manual_seed(0)
-    net = create_model(f"fmen_{dims}d", scale=scale, **SMALL["fmen"]).double()
+    net = _small(f"fmen_{dims}d", scale=scale).double()
     _randomise_batch_norms(net)
     net.eval()
     x = torch.rand((2, 1) + ((7, 6) if dims == 2 else (5, 4, 6)), dtype=torch.float64)

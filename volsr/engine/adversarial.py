@@ -11,7 +11,7 @@ section (:class:`volsr.config.schema.AdversarialConfig`):
    * runs the generator once, ``x_f = G(x_lr)``;
    * updates the discriminator ``n_critic`` times on ``(x_r = x_hr, x_f)`` (generator
      output detached; the same batch each time, with a fresh interpolation draw for the
-     gradient penalty): ``L_D`` of :class:`~volsr.engine.gan_losses.AdversarialLoss`
+     gradient penalty): ``L_D`` of :class:`~volsr.losses.adversarial.AdversarialLoss`
      (+ ``gp_weight * GP`` for ``wgan_gp``), with its own optimizer, schedule and
      gradient clipping;
    * updates the generator once with ``content_loss`` (default ``train.loss``)
@@ -47,17 +47,17 @@ from typing import Any
 import torch
 
 from volsr.engine import distributed as ddp
-from volsr.engine.gan_losses import (
+from volsr.engine.optim import build_optimizer, build_scheduler
+from volsr.engine.trainer import Trainer
+from volsr.engine.validation import export_weights
+from volsr.errors import ConfigError, VolsrError
+from volsr.losses import build_loss
+from volsr.losses.adversarial import (
     AdversarialLoss,
     feature_matching_loss,
     gradient_penalty,
     interpolates,
 )
-from volsr.engine.losses import build_loss
-from volsr.engine.optim import build_optimizer, build_scheduler
-from volsr.engine.trainer import Trainer
-from volsr.engine.validation import export_weights
-from volsr.errors import ConfigError, VolsrError
 
 log = logging.getLogger(__name__)
 

@@ -1,22 +1,19 @@
 """The supervised training loop: steps, AMP, clipping, EMA, validation, checkpoints, DDP.
 
-:func:`train` runs one experiment config into ``<output_dir>/<name>/`` (layout in
-:mod:`volsr.engine.run_folder`). Training counts optimisation steps, not epochs. Each
+:class:`Trainer` runs one experiment config in a prepared run folder (layout in
+:mod:`volsr.engine.run_folder`; :func:`volsr.engine.launch.train` prepares it and picks
+the trainer class). Training counts optimisation steps, not epochs. Each
 step's batch is a pure function of ``(seed, step, rank)`` (see
 :class:`~volsr.engine.distributed.StepBatchSampler`), and checkpoints hold the model,
 optimizer, scheduler, grad-scaler, EMA and every RNG state, so ``resume=True`` continues
 bit-for-bit where the checkpoint left off (training items are pure functions of
 ``(seed, index)``, so this holds with DataLoader workers too).
 
-Example:
-    >>> from volsr.config import load_config  # doctest: +SKIP
-    >>> result = train(load_config("configs/tiny_test.yaml"), device="cpu")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import math
 import time
@@ -29,8 +26,8 @@ import torch
 from volsr.config import ExperimentConfig, config_to_dict, dump_config
 from volsr.engine import distributed as ddp
 from volsr.engine.build import build_network, collate, resolve_manifest
-from volsr.engine.losses import build_loss
 from volsr.engine.optim import build_optimizer, build_scheduler
+from volsr.engine.results import TrainingDiverged, TrainResult
 from volsr.engine.run_folder import LogFile, MetricsLog, RunFolder, TensorBoard
 from volsr.engine.state import (
     CHECKPOINT_FORMAT,
@@ -44,48 +41,17 @@ from volsr.engine.state import (
 )
 from volsr.engine.validation import export_weights, validate_cases
 from volsr.errors import ConfigError, VolsrError
+from volsr.losses import build_loss
 
 log = logging.getLogger(__name__)
-
-
-class TrainingDiverged(VolsrError):
-    """The loss (or the weights) became NaN or infinite."""
-
-
-class TrainingInterrupted(VolsrError):
-    """Ctrl-C during training (the checkpoints on disk stay valid)."""
-
-    exit_code = 130
-
-
-@dataclasses.dataclass
-class TrainResult:
-    """What a call to :func:`train` did.
-
-    Attributes:
-        run_dir: The run folder.
-        step: Steps completed (global count, including resumed ones).
-        resumed_from: Step of the checkpoint this call resumed from, or None.
-        best_psnr: Best mean validation PSNR (dB), or None without validation.
-        best_step: Step of ``best_psnr``, or None.
-        last_loss: Mean total loss of the last logging window.
-        model_dir: The exported weights folder (``run_dir/model``).
-    """
-
-    run_dir: Path
-    step: int
-    resumed_from: int | None
-    best_psnr: float | None
-    best_step: int | None
-    last_loss: float | None
-    model_dir: Path | None
 
 
 # --------------------------------------------------------------------------- the loop
 
 
 class Trainer:
-    """One training run; :func:`train` prepares the run folder and the process group.
+    """One training run; :func:`~volsr.engine.launch.train` prepares the run folder and
+    the process group.
 
     Each step: forward (autocast on CUDA when ``train.amp``), the summed loss, a NaN/inf
     check on the loss averaged over ranks, backward (GradScaler), optional gradient-norm
@@ -406,69 +372,4 @@ class Trainer:
         return folder
 
 
-def train(cfg: ExperimentConfig, *, output_dir: str | Path | None = None, resume: bool = False,
-          overwrite: bool = False, device: str = "auto",
-          max_steps: int | None = None) -> TrainResult:
-    """Train ``cfg`` into ``<output_dir or cfg.output_dir>/<cfg.name>/``.
-
-    Args:
-        cfg: The experiment config (e.g. from :func:`volsr.config.load_config`).
-        output_dir: Overrides ``cfg.output_dir``.
-        resume: Continue from ``checkpoint_latest.pt`` of the run folder (start afresh,
-            with a warning, if there is none).
-        overwrite: Delete a previous run in the folder first.
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``. Under ``torchrun`` on CUDA
-            each process uses ``cuda:LOCAL_RANK``.
-        max_steps: Stop after this global step (the schedule still follows
-            ``train.steps``); a checkpoint is saved there so ``resume`` continues.
-
-    Returns:
-        A :class:`TrainResult`.
-
-    Raises:
-        OutputError: the run folder is not empty and neither ``resume`` nor ``overwrite``.
-        TrainingDiverged: the loss became NaN/inf (the last good checkpoint is kept).
-        ConfigError: invalid settings (model, optimizer, loss, manifest path, ...).
-    """
-    from volsr.devices import resolve_device
-
-    if max_steps is not None and max_steps < 1:
-        raise ConfigError(f"--max-steps must be >= 1, got {max_steps}")
-    dev = resolve_device(device)
-    info = ddp.init_distributed(dev.type)
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    try:
-        if info.distributed and dev.type == "cuda":
-            dev = torch.device("cuda", info.local_rank)
-        run_dir = Path(output_dir if output_dir is not None else cfg.output_dir) / cfg.name
-        outcome: Any = None
-        if info.is_main:
-            try:
-                outcome = RunFolder(run_dir).prepare(resume=resume, overwrite=overwrite)
-            except VolsrError as exc:
-                ddp.broadcast_object(exc)
-                raise
-        outcome = ddp.broadcast_object(outcome)
-        if isinstance(outcome, BaseException):
-            raise VolsrError(f"rank 0 could not prepare the run folder: {outcome}")
-        trainer_cls: type[Trainer] = Trainer
-        if cfg.adversarial is not None:
-            from volsr.engine.adversarial import AdversarialTrainer
-
-            trainer_cls = AdversarialTrainer
-        trainer = trainer_cls(cfg, run_dir=run_dir, device=dev, info=info,
-                              resume=bool(outcome), max_steps=max_steps)
-        try:
-            return trainer.fit()
-        except KeyboardInterrupt:
-            ckpt = trainer.last_ckpt
-            where = ("no checkpoint was saved yet" if ckpt is None else
-                     f"the last checkpoint is {ckpt[0]} (step {ckpt[1]}); continue with --resume")
-            raise TrainingInterrupted(f"interrupted at step {trainer.step}; {where}") from None
-    finally:
-        torch.use_deterministic_algorithms(was_deterministic, warn_only=warn_only)
-        ddp.cleanup(info)
-
-
-__all__ = ["TrainResult", "Trainer", "TrainingDiverged", "TrainingInterrupted", "train"]
+__all__ = ["Trainer"]

@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from volsr._registry import Entry, Registry
@@ -44,10 +44,17 @@ def register_model(
     family: str,
     paper: str = "",
     tags: Iterable[str] = (),
+    test_kwargs: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a model factory with its dims, upsampling kind, family and paper."""
+    """Register a model factory with its dims, upsampling kind, family and paper.
+
+    ``test_kwargs``: overrides giving a small variant for the registry-wide tests
+    (networks must declare them, see
+    :func:`~volsr.models.networks._base.register_network`); kept in ``info``.
+    """
     if upsampling not in UPSAMPLING_KINDS:
         raise ValueError(f"upsampling must be one of {UPSAMPLING_KINDS}, got {upsampling!r}")
+    extra = {} if test_kwargs is None else {"test_kwargs": dict(test_kwargs)}
     return MODELS.register(
         name,
         tags={f"{dims}d", upsampling, family, *tags},
@@ -55,6 +62,7 @@ def register_model(
         upsampling=upsampling,
         family=family,
         paper=paper,
+        **extra,
     )
 
 

@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from volsr.models.networks._layers import check_spatial_dims, norm_nd
+from volsr.models.networks._checks import check_spatial_dims
+from volsr.models.networks._layers import norm_nd
 
 DISC_NORMS = ("none", "batch", "instance", "layer")
 

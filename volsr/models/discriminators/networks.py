@@ -29,7 +29,7 @@ Decisions (where we had to choose):
 * ``esrgan``: 5 stages (64, 128, 256, 512, 512), stride-2 kernels 4, batch
   normalisation, dense 100. It outputs the raw critic value ``C(x)``; the relativistic
   average transform ``C(x_r) - E[C(x_f)]`` is part of the loss
-  (:class:`volsr.engine.gan_losses.AdversarialLoss` with ``relativistic``).
+  (:class:`volsr.losses.adversarial.AdversarialLoss` with ``relativistic``).
 * ``patch``: ``conv 4 stride 2`` x ``num_down`` (features doubling, capped at 8x),
   then ``conv 3`` (stride 1) and a ``conv 3`` to one score per patch. The paper's
   stride-1 layers use kernel 4 (shrinking the map by one voxel each); we use 3 so the

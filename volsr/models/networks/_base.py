@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -28,7 +28,7 @@ from torch import nn
 from volsr.errors import ConfigError
 from volsr.geometry.grid import output_size
 from volsr.models import register_model
-from volsr.models.networks._layers import check_spatial_dims
+from volsr.models.networks._checks import check_positive_int, check_spatial_dims
 
 logger = logging.getLogger(__name__)
 
@@ -61,18 +61,31 @@ def normalize_scale(scale: ScaleArg, spatial_dims: int) -> tuple[float, ...]:
     return out
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+def conv_extent(
+    modules: Iterable[nn.Module], spatial_dims: int, factor: Sequence[float] | None = None
+) -> list[float]:
+    """Summed kernel reach ``dilation * (k - 1)`` per axis of all convolutions inside
+    ``modules``, in voxels of a grid ``factor`` times coarser than theirs (so convs
+    running on a grid up-sampled by ``factor`` count ``1 / factor``); transposed
+    convolutions count ``(k - 1) / stride`` in units of their input grid.
+    """
+    f = [1.0] * spatial_dims if factor is None else [float(v) for v in factor]
+    ext = [0.0] * spatial_dims
+    for module in modules:
+        for m in module.modules():
+            if not isinstance(m, nn.modules.conv._ConvNd):
+                continue
+            transposed = isinstance(m, nn.modules.conv._ConvTransposeNd)
+            for i in range(spatial_dims):
+                reach = m.dilation[i] * (m.kernel_size[i] - 1)
+                ext[i] += reach / (m.stride[i] if transposed else 1) / f[i]
+    return ext
 
 
-def _check_odd(value: Any, name: str) -> int:
-    """A positive odd integer (kernel sizes that keep the grid centred)."""
-    v = _positive_int(value, name)
-    if v % 2 == 0:
-        raise ValueError(f"{name} must be odd, got {value!r}")
-    return v
+def receptive_field_from(*extents: Sequence[float]) -> tuple[int, ...]:
+    """``ceil(1 + sum of extents)`` per axis, as an int tuple of input voxels."""
+    total = [1.0 + sum(e[i] for e in extents) for i in range(len(extents[0]))]
+    return tuple(int(math.ceil(v - 1e-9)) for v in total)
 
 
 class SRNet(nn.Module):
@@ -104,11 +117,11 @@ class SRNet(nn.Module):
     ) -> None:
         super().__init__()
         self.spatial_dims = check_spatial_dims(spatial_dims)
-        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.in_channels = check_positive_int(in_channels, "in_channels")
         self.out_channels = (
             self.in_channels
             if out_channels is None
-            else _positive_int(out_channels, "out_channels")
+            else check_positive_int(out_channels, "out_channels")
         )
         self.scale = normalize_scale(scale, self.spatial_dims)
         self.residual = bool(residual)
@@ -224,13 +237,17 @@ def register_network(
     dims: int,
     family: str,
     paper: str,
+    test_kwargs: Mapping[str, Any],
     tags: Sequence[str] = (),
     **defaults: Any,
 ) -> Callable[..., SRNet]:
     """Register ``cls`` as model ``name`` with fixed ``spatial_dims`` and default kwargs.
 
     The factory accepts every constructor kwarg (so ``config()`` output round-trips);
-    ``spatial_dims`` may be given but must equal ``dims``.
+    ``spatial_dims`` may be given but must equal ``dims``. ``test_kwargs`` (required)
+    are the overrides that make a small, fast variant of the network for the tests
+    run over the whole registry (``tests/test_models.py``); they are stored in the
+    entry's ``info["test_kwargs"]``.
     """
 
     def factory(**kwargs: Any) -> SRNet:
@@ -248,9 +265,11 @@ def register_network(
     factory.__qualname__ = name
     factory.__doc__ = cls.__doc__
     register_model(
-        name, dims=dims, upsampling=cls.upsampling, family=family, paper=paper, tags=tags
+        name, dims=dims, upsampling=cls.upsampling, family=family, paper=paper, tags=tags,
+        test_kwargs=test_kwargs,
     )(factory)
     return factory
 
 
-__all__ = ["NetworkUpsampling", "SRNet", "normalize_scale", "register_network"]
+__all__ = ["NetworkUpsampling", "SRNet", "conv_extent", "normalize_scale",
+           "receptive_field_from", "register_network"]

@@ -2,7 +2,8 @@
 
 Everything here works for 1D, 2D and 3D tensors laid out as ``(B, C, *spatial)``:
 
-* :func:`conv_nd` builds ``nn.Conv{1,2,3}d`` with size-preserving ("same") padding;
+* :func:`conv_nd` builds ``nn.Conv{1,2,3}d`` with size-preserving ("same") padding,
+  :func:`conv_transpose_nd` the matching ``nn.ConvTranspose{1,2,3}d``;
 * :func:`activation` / :func:`norm_nd` build activations and normalisations by name;
 * :func:`pixel_shuffle_nd` / :func:`pixel_unshuffle_nd` move channels into space (and
   back) with one integer factor per axis, e.g. ``(1, 1, 4)`` for slice-direction-only
@@ -21,7 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-SPATIAL_DIMS = (1, 2, 3)
+from volsr.models.networks._checks import as_int_tuple, check_spatial_dims
+
 PADDING_MODES = ("zeros", "replicate", "reflect", "circular")
 NORMS = ("none", "batch", "instance")
 
@@ -41,31 +43,16 @@ ACTIVATIONS = ("relu", "rrelu", "prelu", "leaky", "elu", "identity")
 
 _CONV: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _BATCH: dict[int, type[nn.Module]] = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+_CONV_T: dict[int, type[nn.Module]] = {
+    1: nn.ConvTranspose1d,
+    2: nn.ConvTranspose2d,
+    3: nn.ConvTranspose3d,
+}
 _INSTANCE: dict[int, type[nn.Module]] = {
     1: nn.InstanceNorm1d,
     2: nn.InstanceNorm2d,
     3: nn.InstanceNorm3d,
 }
-
-
-def check_spatial_dims(spatial_dims: int) -> int:
-    """Return ``spatial_dims`` if it is 1, 2 or 3, else raise ``ValueError``."""
-    if isinstance(spatial_dims, bool) or spatial_dims not in SPATIAL_DIMS:
-        raise ValueError(f"spatial_dims must be one of {SPATIAL_DIMS}, got {spatial_dims!r}")
-    return int(spatial_dims)
-
-
-def as_int_tuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
-    """Broadcast an int (or check a length-``n`` sequence) to a tuple of positive ints."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        out = (value,) * n
-    else:
-        out = tuple(value)  # type: ignore[arg-type]
-        if len(out) != n:
-            raise ValueError(f"{name} needs {n} values, got {value!r}")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in out):
-        raise ValueError(f"{name} must be positive integers, got {value!r}")
-    return out
 
 
 def conv_nd(
@@ -129,6 +116,47 @@ def conv_nd(
         bias=bias,
         padding_mode=padding_mode,
     )
+
+
+def conv_transpose_nd(
+    spatial_dims: int,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int | Sequence[int],
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    bias: bool = True,
+) -> nn.Module:
+    """A ``spatial_dims``-D transposed convolution (the one factory for all of them).
+
+    The grid alignment is the caller's business: :class:`~volsr.models.networks.
+    _upsample.UpConvND` and :func:`~volsr.models.networks._upsample.deconv_nd` choose
+    kernel, stride and padding so that outputs sit on volsr's voxel-centre convention.
+
+    Args:
+        spatial_dims: 1, 2 or 3.
+        in_channels: Input channels.
+        out_channels: Output channels.
+        kernel_size: One int or one per axis.
+        stride: One int or one per axis (the up-sampling factor).
+        padding: PyTorch's (cropping) padding, one int or one per axis.
+        bias: Whether the layer has a bias.
+
+    Returns:
+        ``nn.ConvTranspose{1,2,3}d``: ``(B, C_in, *S)`` -> ``(B, C_out, *((S - 1) * stride
+        - 2 * padding + kernel_size))``.
+
+    Example:
+        >>> up = conv_transpose_nd(3, 2, 1, 2, stride=(1, 1, 2))
+        >>> up(torch.zeros(1, 2, 4, 5, 6)).shape
+        torch.Size([1, 1, 5, 6, 12])
+    """
+    d = check_spatial_dims(spatial_dims)
+    k = as_int_tuple(kernel_size, d, "kernel_size")
+    s = as_int_tuple(stride, d, "stride")
+    pad = (padding,) * d if isinstance(padding, int) else tuple(padding)
+    return _CONV_T[d](in_channels, out_channels, k, stride=s, padding=pad, bias=bias)
 
 
 def canonical_activation(name: str) -> str:
@@ -322,11 +350,10 @@ __all__ = [
     "PixelShuffleND",
     "PixelUnshuffleND",
     "activation",
-    "as_int_tuple",
     "canonical_activation",
     "canonical_norm",
-    "check_spatial_dims",
     "conv_nd",
+    "conv_transpose_nd",
     "icnr_",
     "norm_nd",
     "pixel_shuffle_nd",

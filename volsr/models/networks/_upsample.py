@@ -19,36 +19,35 @@ runs one stage per factor with one of three mechanisms:
 
 Each stage may end with an activation (PReLU in SRResNet, leaky ReLU in RRDBNet, ...).
 :class:`SubPixelConv` (one conv + shuffle) is also used directly as a single-stage
-tail (FMEN maps features straight to ``C_out * prod(r)`` channels).
+tail (FMEN maps features straight to ``C_out * prod(r)`` channels). :class:`UpConvND`
+(FSRCNN, LapSRN) is one transposed convolution by the whole factor, with any kernel
+size, border-padded and cropped onto the same grid convention (see :mod:`.fsrcnn`).
+All transposed convolutions come from :func:`~volsr.models.networks._layers.
+conv_transpose_nd`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from volsr.models.networks._base import conv_extent
+from volsr.models.networks._checks import as_int_tuple, check_spatial_dims
 from volsr.models.networks._layers import (
+    PADDING_MODES,
     PixelShuffleND,
-    as_int_tuple,
     canonical_activation,
-    check_spatial_dims,
     conv_nd,
+    conv_transpose_nd,
     icnr_,
 )
 from volsr.models.networks._layers import activation as make_activation
 
 UPSAMPLE_MODES = ("subpixel", "nearest", "deconv")
-
-_CONV_T: dict[int, type[nn.Module]] = {
-    1: nn.ConvTranspose1d,
-    2: nn.ConvTranspose2d,
-    3: nn.ConvTranspose3d,
-}
-
 
 def _default_conv_init(weight: torch.Tensor) -> torch.Tensor:
     """PyTorch's default convolution initialisation (Kaiming-uniform, ``a = sqrt(5)``)."""
@@ -81,33 +80,6 @@ def upsample_stages(factors: Sequence[int]) -> list[tuple[int, ...]]:
     per_axis = [_prime_factors(int(f)) for f in factors]
     n = max((len(p) for p in per_axis), default=0)
     return [tuple(p[i] if i < len(p) else 1 for p in per_axis) for i in range(n)]
-
-
-def conv_extent(
-    modules: Iterable[nn.Module], spatial_dims: int, factor: Sequence[float] | None = None
-) -> list[float]:
-    """Summed kernel reach ``dilation * (k - 1)`` per axis of all convolutions inside
-    ``modules``, in voxels of a grid ``factor`` times coarser than theirs (so convs
-    running on a grid up-sampled by ``factor`` count ``1 / factor``); transposed
-    convolutions count ``(k - 1) / stride`` in units of their input grid.
-    """
-    f = [1.0] * spatial_dims if factor is None else [float(v) for v in factor]
-    ext = [0.0] * spatial_dims
-    for module in modules:
-        for m in module.modules():
-            if not isinstance(m, nn.modules.conv._ConvNd):
-                continue
-            transposed = isinstance(m, nn.modules.conv._ConvTransposeNd)
-            for i in range(spatial_dims):
-                reach = m.dilation[i] * (m.kernel_size[i] - 1)
-                ext[i] += reach / (m.stride[i] if transposed else 1) / f[i]
-    return ext
-
-
-def receptive_field_from(*extents: Sequence[float]) -> tuple[int, ...]:
-    """``ceil(1 + sum of extents)`` per axis, as an int tuple of input voxels."""
-    total = [1.0 + sum(e[i] for e in extents) for i in range(len(extents[0]))]
-    return tuple(int(math.ceil(v - 1e-9)) for v in total)
 
 
 class SubPixelConv(nn.Module):
@@ -167,9 +139,140 @@ def deconv_nd(
     """Grid-centred transposed convolution: stride ``r``, kernel ``r + 2`` (3 where
     ``r == 1``), padding 1, so that the output size is exactly ``r * n`` per axis."""
     kernel = tuple(r + 2 if r > 1 else 3 for r in factors)
-    return _CONV_T[spatial_dims](
-        in_channels, out_channels, kernel, stride=tuple(factors), padding=1
+    return conv_transpose_nd(
+        spatial_dims, in_channels, out_channels, kernel, stride=tuple(factors), padding=1
     )
+
+
+def _hat(t: float) -> float:
+    return max(0.0, 1.0 - abs(t))
+
+
+class UpConvND(nn.Module):
+    """Transposed convolution up-sampling by an integer factor per axis, grid-aligned.
+
+    Shapes: ``(B, in_channels, *S)`` -> ``(B, out_channels, *(n * f for n, f in zip(S,
+    factors)))``.
+
+    Args:
+        spatial_dims: 1, 2 or 3.
+        in_channels: Input channels.
+        out_channels: Output channels.
+        factors: Integer up-sampling factor (stride) per axis (1 keeps the axis).
+        kernel_size: Kernel per axis; needs ``kernel >= factor``.
+        bias: Whether the layer has a bias.
+        padding_mode: How the input is extended before the transposed convolution:
+            ``"replicate"``, ``"reflect"``, ``"circular"`` or ``"zeros"`` (no extension,
+            i.e. a plain transposed convolution).
+
+    Example:
+        >>> up = UpConvND(2, 1, 1, (2, 3), (4, 9), bias=False)
+        >>> _ = up.init_linear_()
+        >>> y = up(torch.arange(5.0).reshape(1, 1, 5, 1).expand(1, 1, 5, 4))
+        >>> y.shape, y[0, 0, 2:8, 0].tolist()  # ramp i -> ramp x(o) = (o + 0.5)/2 - 0.5
+        (torch.Size([1, 1, 10, 12]), [0.75, 1.25, 1.75, 2.25, 2.75, 3.25])
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        in_channels: int,
+        out_channels: int,
+        factors: int | Sequence[int],
+        kernel_size: int | Sequence[int],
+        *,
+        bias: bool = True,
+        padding_mode: str = "replicate",
+    ) -> None:
+        super().__init__()
+        d = check_spatial_dims(spatial_dims)
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+        self.factors = as_int_tuple(factors, d, "factors")
+        self.kernel_size = as_int_tuple(kernel_size, d, "kernel_size")
+        if any(k < s for k, s in zip(self.kernel_size, self.factors)):
+            raise ValueError(
+                f"kernel_size {self.kernel_size} must be >= factors {self.factors} per axis"
+            )
+        self.padding_mode = padding_mode
+        self.crop = tuple((k - s) // 2 for k, s in zip(self.kernel_size, self.factors))
+        if padding_mode == "zeros":
+            self.pad_lr = tuple((0, 0) for _ in range(d))
+        else:
+            self.pad_lr = tuple(
+                ((k - 1 - c) // s, (s - 1 + c) // s)
+                for k, s, c in zip(self.kernel_size, self.factors, self.crop)
+            )
+        self.conv = conv_transpose_nd(
+            d, in_channels, out_channels, self.kernel_size, stride=self.factors, bias=bias
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Up-sample ``(B, C_in, *S)`` to ``(B, C_out, *(S * factors))``."""
+        spatial = x.shape[2:]
+        if self.padding_mode != "zeros" and any(p for lr in self.pad_lr for p in lr):
+            pads: list[int] = []
+            for left, right in reversed(self.pad_lr):  # F.pad wants the last axis first
+                pads += [left, right]
+            x = F.pad(x, pads, mode=self.padding_mode)
+        y = self.conv(x)
+        index = [slice(None), slice(None)]
+        for n, s, c, (left, _) in zip(spatial, self.factors, self.crop, self.pad_lr):
+            start = c + left * s
+            index.append(slice(start, start + n * s))
+        return y[tuple(index)]
+
+    def radius(self) -> tuple[float, ...]:
+        """Largest distance, in input voxels, from ``x(o)`` to an input feeding output ``o``."""
+        out = []
+        for s, k, c in zip(self.factors, self.kernel_size, self.crop):
+            r = 0.0
+            for o in range(s):  # one period of output phases
+                x = (o + 0.5) / s - 0.5
+                lo, hi = math.ceil((o + c - k + 1) / s), (o + c) // s
+                r = max(r, x - lo, hi - x)
+            out.append(r)
+        return tuple(out)
+
+    def min_input_size(self) -> tuple[int, ...]:
+        """Smallest input size per axis (reflect padding needs ``size > pad``)."""
+        if self.padding_mode != "reflect":
+            return (1,) * len(self.factors)
+        return tuple(max(left, right) + 1 for left, right in self.pad_lr)
+
+    def linear_kernel(self) -> torch.Tensor:
+        """Separable linear-interpolation kernel on the volsr grid, shape ``kernel_size``."""
+        kernel = torch.ones((), dtype=torch.float64)
+        for s, k, c in zip(self.factors, self.kernel_size, self.crop):
+            taps = torch.tensor(
+                [_hat((j - c + 0.5) / s - 0.5) for j in range(k)], dtype=torch.float64
+            )
+            kernel = kernel[..., None] * taps
+        return kernel
+
+    @torch.no_grad()
+    def init_linear_(self) -> UpConvND:
+        """Make the layer linear interpolation per channel (needs ``in == out`` channels).
+
+        Exact wherever the kernel covers the two neighbours of every ``x(o)``, i.e. for
+        ``kernel >= 2 * factor`` (FSRCNN's 9 up to x4, LapSRN's 4 at x2).
+        """
+        w = self.conv.weight  # (C_in, C_out, *k)
+        if w.shape[0] != w.shape[1]:
+            raise ValueError(f"linear init needs in == out channels, got {tuple(w.shape[:2])}")
+        w.zero_()
+        kernel = self.linear_kernel().to(w)
+        for ch in range(w.shape[0]):
+            w[ch, ch] = kernel
+        if self.conv.bias is not None:
+            self.conv.bias.zero_()
+        return self
+
+    def extra_repr(self) -> str:
+        return (
+            f"factors={self.factors}, kernel_size={self.kernel_size}, crop={self.crop}, "
+            f"pad={self.pad_lr}, padding_mode={self.padding_mode!r}"
+        )
 
 
 class Upsampler(nn.Module):
@@ -268,9 +371,8 @@ __all__ = [
     "UPSAMPLE_MODES",
     "NearestUp",
     "SubPixelConv",
+    "UpConvND",
     "Upsampler",
-    "conv_extent",
     "deconv_nd",
-    "receptive_field_from",
     "upsample_stages",
 ]

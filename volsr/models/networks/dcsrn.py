@@ -39,13 +39,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from volsr.models.networks._base import (
-    ScaleArg,
-    SRNet,
-    _check_odd,
-    _positive_int,
-    register_network,
-)
+from volsr.models.networks._base import ScaleArg, SRNet, register_network
+from volsr.models.networks._checks import check_odd, check_positive_int
+from volsr.models.networks._dense import DenseConcat
 from volsr.models.networks._layers import (
     PADDING_MODES,
     canonical_activation,
@@ -84,10 +80,10 @@ class DenseBlock(nn.Module):
         padding_mode: str = "replicate",
     ) -> None:
         super().__init__()
-        self.units = nn.ModuleList()
+        units = []
         c = in_channels
         for _ in range(num_units):
-            self.units.append(
+            units.append(
                 nn.Sequential(
                     norm_nd(norm, spatial_dims, c),
                     make_activation(activation),
@@ -95,13 +91,11 @@ class DenseBlock(nn.Module):
                 )
             )
             c += growth_rate
+        self.units = DenseConcat(units)
         self.out_channels = c
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = [x]
-        for unit in self.units:
-            feats.append(unit(torch.cat(feats, dim=1)))
-        return torch.cat(feats, dim=1)
+        return self.units(x)
 
 
 class _DenseSRNet(SRNet):
@@ -133,9 +127,9 @@ class _DenseSRNet(SRNet):
         )
         if padding_mode not in PADDING_MODES:
             raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
-        self.growth_rate = _positive_int(growth_rate, "growth_rate")
-        self.num_units = _positive_int(num_units, "num_units")
-        self.kernel_size = _check_odd(kernel_size, "kernel_size")
+        self.growth_rate = check_positive_int(growth_rate, "growth_rate")
+        self.num_units = check_positive_int(num_units, "num_units")
+        self.kernel_size = check_odd(kernel_size, "kernel_size")
         self.norm = canonical_norm(norm)
         self.activation = canonical_activation(activation)
         self.padding_mode = padding_mode
@@ -302,7 +296,7 @@ class MDCSRN(_DenseSRNet):
             padding_mode=padding_mode,
             residual=residual,
         )
-        self.num_blocks = _positive_int(num_blocks, "num_blocks")
+        self.num_blocks = check_positive_int(num_blocks, "num_blocks")
         width = 2 * self.growth_rate
         d = self.spatial_dims
         self.first = conv_nd(
@@ -332,8 +326,14 @@ class MDCSRN(_DenseSRNet):
         return y + x if self.residual else y
 
 
-register_network("dcsrn_3d", DCSRN, dims=3, family="dcsrn", paper=PAPER_DCSRN)
-register_network("dcsrn_2d", DCSRN, dims=2, family="dcsrn", paper=PAPER_DCSRN)
-register_network("mdcsrn_3d", MDCSRN, dims=3, family="mdcsrn", paper=PAPER_MDCSRN)
+# narrow versions for the registry-wide tests (tests/test_models.py)
+_TEST = {"growth_rate": 4, "num_units": 2}
+_TEST_M = {"growth_rate": 4, "num_blocks": 2, "num_units": 2}
+
+register_network("dcsrn_3d", DCSRN, dims=3, family="dcsrn", paper=PAPER_DCSRN, test_kwargs=_TEST)
+register_network("dcsrn_2d", DCSRN, dims=2, family="dcsrn", paper=PAPER_DCSRN, test_kwargs=_TEST)
+register_network(
+    "mdcsrn_3d", MDCSRN, dims=3, family="mdcsrn", paper=PAPER_MDCSRN, test_kwargs=_TEST_M
+)
 
 __all__ = ["DCSRN", "MDCSRN", "DenseBlock"]

@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from volsr.models.networks._base import ScaleArg, SRNet, register_network
-from volsr.models.networks._layers import canonical_activation, conv_nd
 from volsr.models.networks._layers import activation as make_activation
+from volsr.models.networks._layers import canonical_activation, conv_nd
 from volsr.models.networks.vdsr import check_int, check_odd_kernel, check_padding_mode, he_init_
 
 PAPER = (
@@ -151,9 +151,14 @@ class DRCN(SRNet):
         return self.forward_all(x)[0]
 
 
-register_network("drcn_2d", DRCN, dims=2, family="drcn", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"features": 8, "recursions": 3}
+
+register_network("drcn_2d", DRCN, dims=2, family="drcn", paper=PAPER, test_kwargs=_TEST)
 # 3D: 64 features by default; at the paper's 256 a 3^3 DRCN has 5.3M parameters and
 # keeps ~50 full-width activations per patch for back-propagation (``features=256``).
-register_network("drcn_3d", DRCN, dims=3, family="drcn", paper=PAPER, features=64)
+register_network(
+    "drcn_3d", DRCN, dims=3, family="drcn", paper=PAPER, features=64, test_kwargs=_TEST
+)
 
 __all__ = ["DRCN"]

@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from volsr.models.networks._base import ScaleArg, SRNet, register_network
-from volsr.models.networks._layers import canonical_activation, canonical_norm, conv_nd, norm_nd
 from volsr.models.networks._layers import activation as make_activation
+from volsr.models.networks._layers import canonical_activation, canonical_norm, conv_nd, norm_nd
 from volsr.models.networks.vdsr import check_int, check_odd_kernel, check_padding_mode, he_init_
 
 PAPER = (
@@ -193,7 +193,10 @@ class DRRN(SRNet):
         return y + x if self.residual else y
 
 
-register_network("drrn_2d", DRRN, dims=2, family="drrn", paper=PAPER)
-register_network("drrn_3d", DRRN, dims=3, family="drrn", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"features": 8, "num_units": 3, "num_blocks": 2}
+
+register_network("drrn_2d", DRRN, dims=2, family="drrn", paper=PAPER, test_kwargs=_TEST)
+register_network("drrn_3d", DRRN, dims=3, family="drrn", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["DRRN", "RecursiveBlock"]

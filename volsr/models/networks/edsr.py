@@ -29,12 +29,13 @@ from torch import nn
 from volsr.models.networks._base import (
     ScaleArg,
     SRNet,
-    _check_odd,
-    _positive_int,
+    conv_extent,
+    receptive_field_from,
     register_network,
 )
+from volsr.models.networks._checks import check_odd, check_positive_int
 from volsr.models.networks._layers import conv_nd
-from volsr.models.networks._upsample import Upsampler, conv_extent, receptive_field_from
+from volsr.models.networks._upsample import Upsampler
 
 PAPER = (
     "Lim et al., Enhanced deep residual networks for single image super-resolution, "
@@ -118,9 +119,9 @@ class EDSR(SRNet):
             residual=residual,
         )
         factors = self.integer_scale()
-        self.num_blocks = _positive_int(num_blocks, "num_blocks")
-        self.features = _positive_int(features, "features")
-        self.kernel_size = _check_odd(kernel_size, "kernel_size")
+        self.num_blocks = check_positive_int(num_blocks, "num_blocks")
+        self.features = check_positive_int(features, "features")
+        self.kernel_size = check_odd(kernel_size, "kernel_size")
         if not isinstance(res_scale, (int, float)) or isinstance(res_scale, bool) or not (
             0 < float(res_scale) <= 1
         ):
@@ -164,9 +165,16 @@ class EDSR(SRNet):
 
 _BASELINE = {"num_blocks": 16, "features": 64, "res_scale": 1.0}
 
-register_network("edsr_2d", EDSR, dims=2, family="edsr", paper=PAPER)
-register_network("edsr_3d", EDSR, dims=3, family="edsr", paper=PAPER)
-register_network("edsr_baseline_2d", EDSR, dims=2, family="edsr", paper=PAPER, **_BASELINE)
-register_network("edsr_baseline_3d", EDSR, dims=3, family="edsr", paper=PAPER, **_BASELINE)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"num_blocks": 2, "features": 8}
+
+register_network("edsr_2d", EDSR, dims=2, family="edsr", paper=PAPER, test_kwargs=_TEST)
+register_network("edsr_3d", EDSR, dims=3, family="edsr", paper=PAPER, test_kwargs=_TEST)
+register_network(
+    "edsr_baseline_2d", EDSR, dims=2, family="edsr", paper=PAPER, **_BASELINE, test_kwargs=_TEST
+)
+register_network(
+    "edsr_baseline_3d", EDSR, dims=3, family="edsr", paper=PAPER, **_BASELINE, test_kwargs=_TEST
+)
 
 __all__ = ["EDSR", "ResBlock"]

@@ -163,7 +163,10 @@ class ESPCN(SRNet):
         return self.shuffle(self.subpixel(self.body(x)))
 
 
-register_network("espcn_2d", ESPCN, dims=2, family="espcn", paper=PAPER)
-register_network("espcn_3d", ESPCN, dims=3, family="espcn", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"features": [8, 4]}
+
+register_network("espcn_2d", ESPCN, dims=2, family="espcn", paper=PAPER, test_kwargs=_TEST)
+register_network("espcn_3d", ESPCN, dims=3, family="espcn", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["ESPCN"]

@@ -36,9 +36,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from volsr.models.networks._base import ScaleArg, SRNet, _positive_int, register_network
+from volsr.models.networks._base import (
+    ScaleArg,
+    SRNet,
+    conv_extent,
+    receptive_field_from,
+    register_network,
+)
+from volsr.models.networks._checks import check_positive_int
 from volsr.models.networks._layers import conv_nd, norm_nd
-from volsr.models.networks._upsample import SubPixelConv, conv_extent, receptive_field_from
+from volsr.models.networks._upsample import SubPixelConv
 
 PAPER = (
     "Du et al., Fast and memory-efficient network towards efficient image "
@@ -258,11 +265,11 @@ class FMEN(SRNet):
             residual=residual,
         )
         factors = self.integer_scale()
-        self.features = _positive_int(features, "features")
-        self.mid_features = _positive_int(mid_features, "mid_features")
+        self.features = check_positive_int(features, "features")
+        self.mid_features = check_positive_int(mid_features, "mid_features")
         warm = self.mid_features - 4 if warmup_mid_features is None else warmup_mid_features
-        self.warmup_mid_features = _positive_int(warm, "warmup_mid_features")
-        self.num_stages = _positive_int(num_stages, "num_stages")
+        self.warmup_mid_features = check_positive_int(warm, "warmup_mid_features")
+        self.num_stages = check_positive_int(num_stages, "num_stages")
         erbs = tuple(attention_erbs)
         if len(erbs) != self.num_stages + 1 or not all(
             isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in erbs
@@ -272,7 +279,7 @@ class FMEN(SRNet):
                 f"ints, got {attention_erbs!r}"
             )
         self.attention_erbs = erbs
-        self.expand_ratio = _positive_int(expand_ratio, "expand_ratio")
+        self.expand_ratio = check_positive_int(expand_ratio, "expand_ratio")
         if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) or \
                 not 0 <= negative_slope < 1:
             raise ValueError(f"negative_slope must be in [0, 1), got {negative_slope!r}")
@@ -329,7 +336,10 @@ class FMEN(SRNet):
         return self.tail(self.lr_conv(h) + x)
 
 
-register_network("fmen_2d", FMEN, dims=2, family="fmen", paper=PAPER)
-register_network("fmen_3d", FMEN, dims=3, family="fmen", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"features": 8, "mid_features": 6, "num_stages": 2, "attention_erbs": [1, 1, 1]}
+
+register_network("fmen_2d", FMEN, dims=2, family="fmen", paper=PAPER, test_kwargs=_TEST)
+register_network("fmen_3d", FMEN, dims=3, family="fmen", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["ERB", "FMEN", "HFAB", "RRRB", "bn_affine", "pad_with"]

@@ -1,17 +1,18 @@
-"""FSRCNN and the grid-aligned transposed convolution it up-samples with.
+"""FSRCNN, which up-samples with the grid-aligned transposed convolution ``UpConvND``.
 
 Dong, Loy and Tang, "Accelerating the super-resolution convolutional neural network",
 ECCV 2016 (FSRCNN).
 
 FSRCNN works on the low-resolution grid and up-samples at the end with a transposed
-convolution ("post" up-sampling). :class:`UpConvND` is that layer, dims-generic and
+convolution ("post" up-sampling).
+:class:`~volsr.models.networks._upsample.UpConvND` is that layer, dims-generic and
 per-axis (stride = scale factor along each axis), placed on the volsr grid convention:
 output voxel ``o`` sits at input index ``x(o) = (o + 1/2)/s - 1/2`` (see
 :mod:`volsr.geometry.grid`). A transposed convolution with stride ``s`` and kernel ``k``
 adds input voxel ``i`` times tap ``j`` to output ``o = i*s + j - c``; the crop
 ``c = (k - s) // 2`` centres the taps on ``i`` exactly when ``k - s`` is even (``k = 4,
 s = 2``; ``k = 9, s = 3``) and half an output voxel off otherwise (``k = 9, s = 2``),
-which a learned kernel absorbs and :meth:`UpConvND.init_linear_` accounts for: after it
+which a learned kernel absorbs and its ``init_linear_`` accounts for: after it
 the layer *is* linear interpolation on the volsr grid (a ramp in gives the same ramp,
 sampled at ``x(o)``, out). The output has exactly ``n * s`` voxels. Instead of the
 implicit zeros of a plain transposed convolution, the input is padded first with the
@@ -22,164 +23,21 @@ the other convolutions (a constant volume stays constant up to the edge).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from volsr.models.networks._base import ScaleArg, SRNet, register_network
-from volsr.models.networks._layers import (
-    PADDING_MODES,
-    as_int_tuple,
-    canonical_activation,
-    check_spatial_dims,
-    conv_nd,
-)
+from volsr.models.networks._checks import as_int_tuple
+from volsr.models.networks._layers import PADDING_MODES, canonical_activation, conv_nd
 from volsr.models.networks._layers import activation as make_activation
+from volsr.models.networks._upsample import UpConvND
 
 PAPER = (
     "Dong, Loy and Tang, Accelerating the super-resolution convolutional neural network, "
     "ECCV 2016"
 )
-
-_CONV_T: dict[int, type[nn.Module]] = {
-    1: nn.ConvTranspose1d,
-    2: nn.ConvTranspose2d,
-    3: nn.ConvTranspose3d,
-}
-
-
-def _hat(t: float) -> float:
-    return max(0.0, 1.0 - abs(t))
-
-
-class UpConvND(nn.Module):
-    """Transposed convolution up-sampling by an integer factor per axis, grid-aligned.
-
-    Shapes: ``(B, in_channels, *S)`` -> ``(B, out_channels, *(n * f for n, f in zip(S,
-    factors)))``.
-
-    Args:
-        spatial_dims: 1, 2 or 3.
-        in_channels: Input channels.
-        out_channels: Output channels.
-        factors: Integer up-sampling factor (stride) per axis (1 keeps the axis).
-        kernel_size: Kernel per axis; needs ``kernel >= factor``.
-        bias: Whether the layer has a bias.
-        padding_mode: How the input is extended before the transposed convolution:
-            ``"replicate"``, ``"reflect"``, ``"circular"`` or ``"zeros"`` (no extension,
-            i.e. a plain transposed convolution).
-
-    Example:
-        >>> up = UpConvND(2, 1, 1, (2, 3), (4, 9), bias=False)
-        >>> _ = up.init_linear_()
-        >>> y = up(torch.arange(5.0).reshape(1, 1, 5, 1).expand(1, 1, 5, 4))
-        >>> y.shape, y[0, 0, 2:8, 0].tolist()  # ramp i -> ramp x(o) = (o + 0.5)/2 - 0.5
-        (torch.Size([1, 1, 10, 12]), [0.75, 1.25, 1.75, 2.25, 2.75, 3.25])
-    """
-
-    def __init__(
-        self,
-        spatial_dims: int,
-        in_channels: int,
-        out_channels: int,
-        factors: int | Sequence[int],
-        kernel_size: int | Sequence[int],
-        *,
-        bias: bool = True,
-        padding_mode: str = "replicate",
-    ) -> None:
-        super().__init__()
-        d = check_spatial_dims(spatial_dims)
-        if padding_mode not in PADDING_MODES:
-            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
-        self.factors = as_int_tuple(factors, d, "factors")
-        self.kernel_size = as_int_tuple(kernel_size, d, "kernel_size")
-        if any(k < s for k, s in zip(self.kernel_size, self.factors)):
-            raise ValueError(
-                f"kernel_size {self.kernel_size} must be >= factors {self.factors} per axis"
-            )
-        self.padding_mode = padding_mode
-        self.crop = tuple((k - s) // 2 for k, s in zip(self.kernel_size, self.factors))
-        if padding_mode == "zeros":
-            self.pad_lr = tuple((0, 0) for _ in range(d))
-        else:
-            self.pad_lr = tuple(
-                ((k - 1 - c) // s, (s - 1 + c) // s)
-                for k, s, c in zip(self.kernel_size, self.factors, self.crop)
-            )
-        self.conv = _CONV_T[d](
-            in_channels, out_channels, self.kernel_size, stride=self.factors, bias=bias
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Up-sample ``(B, C_in, *S)`` to ``(B, C_out, *(S * factors))``."""
-        spatial = x.shape[2:]
-        if self.padding_mode != "zeros" and any(p for lr in self.pad_lr for p in lr):
-            pads: list[int] = []
-            for left, right in reversed(self.pad_lr):  # F.pad wants the last axis first
-                pads += [left, right]
-            x = F.pad(x, pads, mode=self.padding_mode)
-        y = self.conv(x)
-        index = [slice(None), slice(None)]
-        for n, s, c, (left, _) in zip(spatial, self.factors, self.crop, self.pad_lr):
-            start = c + left * s
-            index.append(slice(start, start + n * s))
-        return y[tuple(index)]
-
-    def radius(self) -> tuple[float, ...]:
-        """Largest distance, in input voxels, from ``x(o)`` to an input feeding output ``o``."""
-        out = []
-        for s, k, c in zip(self.factors, self.kernel_size, self.crop):
-            r = 0.0
-            for o in range(s):  # one period of output phases
-                x = (o + 0.5) / s - 0.5
-                lo, hi = math.ceil((o + c - k + 1) / s), (o + c) // s
-                r = max(r, x - lo, hi - x)
-            out.append(r)
-        return tuple(out)
-
-    def min_input_size(self) -> tuple[int, ...]:
-        """Smallest input size per axis (reflect padding needs ``size > pad``)."""
-        if self.padding_mode != "reflect":
-            return (1,) * len(self.factors)
-        return tuple(max(left, right) + 1 for left, right in self.pad_lr)
-
-    def linear_kernel(self) -> torch.Tensor:
-        """Separable linear-interpolation kernel on the volsr grid, shape ``kernel_size``."""
-        kernel = torch.ones((), dtype=torch.float64)
-        for s, k, c in zip(self.factors, self.kernel_size, self.crop):
-            taps = torch.tensor(
-                [_hat((j - c + 0.5) / s - 0.5) for j in range(k)], dtype=torch.float64
-            )
-            kernel = kernel[..., None] * taps
-        return kernel
-
-    @torch.no_grad()
-    def init_linear_(self) -> UpConvND:
-        """Make the layer linear interpolation per channel (needs ``in == out`` channels).
-
-        Exact wherever the kernel covers the two neighbours of every ``x(o)``, i.e. for
-        ``kernel >= 2 * factor`` (FSRCNN's 9 up to x4, LapSRN's 4 at x2).
-        """
-        w = self.conv.weight  # (C_in, C_out, *k)
-        if w.shape[0] != w.shape[1]:
-            raise ValueError(f"linear init needs in == out channels, got {tuple(w.shape[:2])}")
-        w.zero_()
-        kernel = self.linear_kernel().to(w)
-        for ch in range(w.shape[0]):
-            w[ch, ch] = kernel
-        if self.conv.bias is not None:
-            self.conv.bias.zero_()
-        return self
-
-    def extra_repr(self) -> str:
-        return (
-            f"factors={self.factors}, kernel_size={self.kernel_size}, crop={self.crop}, "
-            f"pad={self.pad_lr}, padding_mode={self.padding_mode!r}"
-        )
 
 
 def _act(name: str, channels: int) -> nn.Module:
@@ -304,7 +162,10 @@ class FSRCNN(SRNet):
         return self.deconv(self.body(x))
 
 
-register_network("fsrcnn_2d", FSRCNN, dims=2, family="fsrcnn", paper=PAPER)
-register_network("fsrcnn_3d", FSRCNN, dims=3, family="fsrcnn", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"features": 8, "shrinking": 4, "mapping_layers": 2}
 
-__all__ = ["FSRCNN", "UpConvND"]
+register_network("fsrcnn_2d", FSRCNN, dims=2, family="fsrcnn", paper=PAPER, test_kwargs=_TEST)
+register_network("fsrcnn_3d", FSRCNN, dims=3, family="fsrcnn", paper=PAPER, test_kwargs=_TEST)
+
+__all__ = ["FSRCNN"]

@@ -16,7 +16,7 @@ Decisions (from the paper and its MatConvNet release): 64 features, ``depth = 10
 3^d convolutions, leaky ReLU slope 0.2, a 3-wide transposed convolution in the feature
 branch and a 4-wide bilinear one (no bias) in the image branch; with these the x4
 model has 812,768 weights (+1,474 biases), the paper's 812K. Both transposed
-convolutions are :class:`~volsr.models.networks.fsrcnn.UpConvND`, aligned with the
+convolutions are :class:`~volsr.models.networks._upsample.UpConvND`, aligned with the
 volsr grid (the 4-wide bilinear one exactly; the 3-wide one is half a voxel off-centre,
 which its learned weights absorb) and fed a ``padding_mode``-extended input.
 
@@ -36,7 +36,7 @@ from torch import nn
 
 from volsr.models.networks._base import ScaleArg, SRNet, register_network
 from volsr.models.networks._layers import conv_nd
-from volsr.models.networks.fsrcnn import UpConvND
+from volsr.models.networks._upsample import UpConvND
 from volsr.models.networks.vdsr import check_int, check_odd_kernel, check_padding_mode
 
 PAPER = (
@@ -222,7 +222,10 @@ class LapSRN(SRNet):
         return self.forward_pyramid(x)[-1]
 
 
-register_network("lapsrn_2d", LapSRN, dims=2, family="lapsrn", paper=PAPER)
-register_network("lapsrn_3d", LapSRN, dims=3, family="lapsrn", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"features": 8, "depth": 2}
+
+register_network("lapsrn_2d", LapSRN, dims=2, family="lapsrn", paper=PAPER, test_kwargs=_TEST)
+register_network("lapsrn_3d", LapSRN, dims=3, family="lapsrn", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["LapSRN", "pyramid_levels"]

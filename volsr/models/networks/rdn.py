@@ -24,9 +24,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from volsr.models.networks._base import ScaleArg, SRNet, _positive_int, register_network
+from volsr.models.networks._base import (
+    ScaleArg,
+    SRNet,
+    conv_extent,
+    receptive_field_from,
+    register_network,
+)
+from volsr.models.networks._checks import check_positive_int
+from volsr.models.networks._dense import DenseConcat
 from volsr.models.networks._layers import conv_nd
-from volsr.models.networks._upsample import Upsampler, conv_extent, receptive_field_from
+from volsr.models.networks._upsample import Upsampler
 
 PAPER = "Zhang et al., Residual dense network for image super-resolution, CVPR 2018"
 
@@ -39,7 +47,7 @@ class RDB(nn.Module):
 
     def __init__(self, spatial_dims: int, features: int, growth: int, num_layers: int) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(
+        self.layers = DenseConcat(
             nn.Sequential(
                 conv_nd(spatial_dims, features + c * growth, growth, 3), nn.ReLU(inplace=True)
             )
@@ -48,10 +56,7 @@ class RDB(nn.Module):
         self.fusion = conv_nd(spatial_dims, features + num_layers * growth, features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = [x]
-        for layer in self.layers:
-            feats.append(layer(torch.cat(feats, dim=1)))
-        return x + self.fusion(torch.cat(feats, dim=1))
+        return x + self.fusion(self.layers(x))
 
 
 class RDN(SRNet):
@@ -104,10 +109,10 @@ class RDN(SRNet):
             residual=residual,
         )
         factors = self.integer_scale()
-        self.num_blocks = _positive_int(num_blocks, "num_blocks")
-        self.num_layers = _positive_int(num_layers, "num_layers")
-        self.growth_rate = _positive_int(growth_rate, "growth_rate")
-        self.features = _positive_int(features, "features")
+        self.num_blocks = check_positive_int(num_blocks, "num_blocks")
+        self.num_layers = check_positive_int(num_layers, "num_layers")
+        self.growth_rate = check_positive_int(growth_rate, "growth_rate")
+        self.features = check_positive_int(features, "features")
         d, g0, g = self.spatial_dims, self.features, self.growth_rate
         self.sfe1 = conv_nd(d, self.in_channels, g0, 3)
         self.sfe2 = conv_nd(d, g0, g0, 3)
@@ -148,7 +153,10 @@ class RDN(SRNet):
         return self.tail(self.upsampler(h))
 
 
-register_network("rdn_2d", RDN, dims=2, family="rdn", paper=PAPER)
-register_network("rdn_3d", RDN, dims=3, family="rdn", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"num_blocks": 2, "num_layers": 2, "growth_rate": 4, "features": 8}
+
+register_network("rdn_2d", RDN, dims=2, family="rdn", paper=PAPER, test_kwargs=_TEST)
+register_network("rdn_3d", RDN, dims=3, family="rdn", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["RDB", "RDN"]

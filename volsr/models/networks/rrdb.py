@@ -25,14 +25,24 @@ Decisions:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from volsr.models.networks._base import ScaleArg, SRNet, _positive_int, register_network
+from volsr.models.networks._base import (
+    ScaleArg,
+    SRNet,
+    conv_extent,
+    receptive_field_from,
+    register_network,
+)
+from volsr.models.networks._checks import check_positive_int
+from volsr.models.networks._dense import DenseConcat
 from volsr.models.networks._layers import conv_nd
-from volsr.models.networks._upsample import Upsampler, conv_extent, receptive_field_from
+from volsr.models.networks._upsample import Upsampler
 
 PAPER = (
     "Wang et al., ESRGAN: Enhanced super-resolution generative adversarial networks, "
@@ -52,16 +62,15 @@ class ResidualDenseBlock(nn.Module):
     ) -> None:
         super().__init__()
         d = spatial_dims
-        self.convs = nn.ModuleList(conv_nd(d, features + c * growth, growth, 3) for c in range(4))
+        act = functools.partial(F.leaky_relu, negative_slope=negative_slope, inplace=True)
+        self.convs = DenseConcat(
+            (conv_nd(d, features + c * growth, growth, 3) for c in range(4)), activation=act
+        )
         self.last = conv_nd(d, features + 4 * growth, features, 3)
-        self.act = nn.LeakyReLU(negative_slope, inplace=True)
         self.res_scale = res_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = [x]
-        for conv in self.convs:
-            feats.append(self.act(conv(torch.cat(feats, dim=1))))
-        return x + self.res_scale * self.last(torch.cat(feats, dim=1))
+        return x + self.res_scale * self.last(self.convs(x))
 
 
 class RRDB(nn.Module):
@@ -136,9 +145,9 @@ class RRDBNet(SRNet):
             residual=residual,
         )
         factors = self.integer_scale()
-        self.num_blocks = _positive_int(num_blocks, "num_blocks")
-        self.features = _positive_int(features, "features")
-        self.growth_rate = _positive_int(growth_rate, "growth_rate")
+        self.num_blocks = check_positive_int(num_blocks, "num_blocks")
+        self.features = check_positive_int(features, "features")
+        self.growth_rate = check_positive_int(growth_rate, "growth_rate")
         for name, value in (("res_scale", res_scale), ("init_scale", init_scale)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
@@ -200,7 +209,10 @@ class RRDBNet(SRNet):
         return self.conv_last(self.hr_conv(self.upsampler(fea)))
 
 
-register_network("rrdbnet_2d", RRDBNet, dims=2, family="rrdbnet", paper=PAPER)
-register_network("rrdbnet_3d", RRDBNet, dims=3, family="rrdbnet", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"num_blocks": 1, "features": 8, "growth_rate": 4}
+
+register_network("rrdbnet_2d", RRDBNet, dims=2, family="rrdbnet", paper=PAPER, test_kwargs=_TEST)
+register_network("rrdbnet_3d", RRDBNet, dims=3, family="rrdbnet", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock"]

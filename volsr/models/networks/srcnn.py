@@ -135,10 +135,14 @@ class SRCNN(SRNet):
         return y + x if self.residual else y
 
 
-register_network("srcnn_2d", SRCNN, dims=2, family="srcnn", paper=PAPER)
-register_network("srcnn_3d", SRCNN, dims=3, family="srcnn", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"features": [8, 4]}
+
+register_network("srcnn_2d", SRCNN, dims=2, family="srcnn", paper=PAPER, test_kwargs=_TEST)
+register_network("srcnn_3d", SRCNN, dims=3, family="srcnn", paper=PAPER, test_kwargs=_TEST)
 register_network(
-    "srcnn_rrelu_3d", SRCNN, dims=3, family="srcnn", paper=PAPER_RRELU, activation="rrelu"
+    "srcnn_rrelu_3d", SRCNN, dims=3, family="srcnn", paper=PAPER_RRELU, activation="rrelu",
+    test_kwargs=_TEST,
 )
 
 __all__ = ["SRCNN"]

@@ -32,14 +32,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from volsr.models.networks._base import ScaleArg, SRNet, _positive_int, register_network
-from volsr.models.networks._layers import conv_nd
-from volsr.models.networks._upsample import (
-    UPSAMPLE_MODES,
-    Upsampler,
+from volsr.models.networks._base import (
+    ScaleArg,
+    SRNet,
     conv_extent,
     receptive_field_from,
+    register_network,
 )
+from volsr.models.networks._checks import check_positive_int
+from volsr.models.networks._dense import DenseConcat
+from volsr.models.networks._layers import conv_nd
+from volsr.models.networks._upsample import UPSAMPLE_MODES, Upsampler
 
 PAPER = "Tong et al., Image super-resolution using dense skip connections, ICCV 2017"
 
@@ -53,19 +56,20 @@ class SRDenseBlock(nn.Module):
 
     def __init__(self, spatial_dims: int, in_channels: int, growth: int, num_layers: int) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(
-            nn.Sequential(
-                conv_nd(spatial_dims, in_channels + j * growth, growth, 3), nn.ReLU(inplace=True)
-            )
-            for j in range(num_layers)
+        self.layers = DenseConcat(
+            (
+                nn.Sequential(
+                    conv_nd(spatial_dims, in_channels + j * growth, growth, 3),
+                    nn.ReLU(inplace=True),
+                )
+                for j in range(num_layers)
+            ),
+            keep_input=False,
         )
         self.out_channels = num_layers * growth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = [x]
-        for layer in self.layers:
-            feats.append(layer(torch.cat(feats, dim=1)))
-        return torch.cat(feats[1:], dim=1)
+        return self.layers(x)
 
 
 class SRDenseNet(SRNet):
@@ -123,11 +127,11 @@ class SRDenseNet(SRNet):
             residual=residual,
         )
         factors = self.integer_scale()
-        self.num_blocks = _positive_int(num_blocks, "num_blocks")
-        self.num_layers = _positive_int(num_layers, "num_layers")
-        self.growth_rate = _positive_int(growth_rate, "growth_rate")
-        self.low_features = _positive_int(low_features, "low_features")
-        self.bottleneck_features = _positive_int(bottleneck_features, "bottleneck_features")
+        self.num_blocks = check_positive_int(num_blocks, "num_blocks")
+        self.num_layers = check_positive_int(num_layers, "num_layers")
+        self.growth_rate = check_positive_int(growth_rate, "growth_rate")
+        self.low_features = check_positive_int(low_features, "low_features")
+        self.bottleneck_features = check_positive_int(bottleneck_features, "bottleneck_features")
         if upsampler not in ("deconv", "subpixel"):
             modes = tuple(m for m in UPSAMPLE_MODES if m != "nearest")
             raise ValueError(f"upsampler must be one of {modes}, got {upsampler!r}")
@@ -179,7 +183,15 @@ class SRDenseNet(SRNet):
         return self.reconstruct(self.upsampler(h))
 
 
-register_network("srdensenet_2d", SRDenseNet, dims=2, family="srdensenet", paper=PAPER)
-register_network("srdensenet_3d", SRDenseNet, dims=3, family="srdensenet", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"num_blocks": 2, "num_layers": 2, "growth_rate": 4, "low_features": 8,
+         "bottleneck_features": 8}
+
+register_network(
+    "srdensenet_2d", SRDenseNet, dims=2, family="srdensenet", paper=PAPER, test_kwargs=_TEST
+)
+register_network(
+    "srdensenet_3d", SRDenseNet, dims=3, family="srdensenet", paper=PAPER, test_kwargs=_TEST
+)
 
 __all__ = ["SRDenseBlock", "SRDenseNet"]

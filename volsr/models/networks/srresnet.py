@@ -26,10 +26,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from volsr.models.networks._base import ScaleArg, SRNet, _positive_int, register_network
-from volsr.models.networks._layers import canonical_activation, canonical_norm, conv_nd, norm_nd
+from volsr.models.networks._base import (
+    ScaleArg,
+    SRNet,
+    conv_extent,
+    receptive_field_from,
+    register_network,
+)
+from volsr.models.networks._checks import check_positive_int
 from volsr.models.networks._layers import activation as make_activation
-from volsr.models.networks._upsample import Upsampler, conv_extent, receptive_field_from
+from volsr.models.networks._layers import canonical_activation, canonical_norm, conv_nd, norm_nd
+from volsr.models.networks._upsample import Upsampler
 
 PAPER = (
     "Ledig et al., Photo-realistic single image super-resolution using a generative "
@@ -112,11 +119,11 @@ class SRResNet(SRNet):
             residual=residual,
         )
         factors = self.integer_scale()
-        self.num_blocks = _positive_int(num_blocks, "num_blocks")
-        self.features = _positive_int(features, "features")
+        self.num_blocks = check_positive_int(num_blocks, "num_blocks")
+        self.features = check_positive_int(features, "features")
         self.norm = canonical_norm(norm)
         self.activation = canonical_activation(activation)
-        self.outer_kernel = _positive_int(outer_kernel, "outer_kernel")
+        self.outer_kernel = check_positive_int(outer_kernel, "outer_kernel")
         if self.outer_kernel % 2 == 0:
             raise ValueError(f"outer_kernel must be odd, got {outer_kernel!r}")
         d, f = self.spatial_dims, self.features
@@ -159,7 +166,10 @@ class SRResNet(SRNet):
         return self.tail(self.upsampler(h))
 
 
-register_network("srresnet_2d", SRResNet, dims=2, family="srresnet", paper=PAPER)
-register_network("srresnet_3d", SRResNet, dims=3, family="srresnet", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"num_blocks": 2, "features": 8}
+
+register_network("srresnet_2d", SRResNet, dims=2, family="srresnet", paper=PAPER, test_kwargs=_TEST)
+register_network("srresnet_3d", SRResNet, dims=3, family="srresnet", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["SRResBlock", "SRResNet"]

@@ -33,9 +33,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from volsr.models.networks._base import ScaleArg, SRNet, _positive_int, register_network
-from volsr.models.networks._layers import canonical_activation, canonical_norm, conv_nd, norm_nd
+from volsr.models.networks._base import ScaleArg, SRNet, register_network
+from volsr.models.networks._checks import check_positive_int
 from volsr.models.networks._layers import activation as make_activation
+from volsr.models.networks._layers import (
+    canonical_activation,
+    canonical_norm,
+    conv_nd,
+    conv_transpose_nd,
+    norm_nd,
+)
 from volsr.models.networks._upsample import NearestUp
 
 PAPER = (
@@ -45,11 +52,6 @@ PAPER = (
 UP_MODES = ("transpose", "nearest")
 
 _POOL: dict[int, type[nn.Module]] = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
-_CONV_T: dict[int, type[nn.Module]] = {
-    1: nn.ConvTranspose1d,
-    2: nn.ConvTranspose2d,
-    3: nn.ConvTranspose3d,
-}
 
 
 def double_conv(
@@ -120,8 +122,8 @@ class ParkUNet(SRNet):
             scale=scale,
             residual=residual,
         )
-        self.features = _positive_int(features, "features")
-        self.levels = _positive_int(levels, "levels")
+        self.features = check_positive_int(features, "features")
+        self.levels = check_positive_int(levels, "levels")
         self.norm = canonical_norm(norm)
         self.activation = canonical_activation(activation)
         if up_mode not in UP_MODES:
@@ -147,7 +149,7 @@ class ParkUNet(SRNet):
     def _up(self, c_in: int, c_out: int) -> nn.Module:
         d = self.spatial_dims
         if self.up_mode == "transpose":
-            return _CONV_T[d](c_in, c_out, 2, stride=2)
+            return conv_transpose_nd(d, c_in, c_out, 2, stride=2)
         return nn.Sequential(NearestUp((2,) * d), conv_nd(d, c_in, c_out, 3))
 
     def _extra_config(self) -> dict[str, Any]:
@@ -200,7 +202,14 @@ class ParkUNet(SRNet):
         return y + x if self.residual else y
 
 
-register_network("unet_park_2d", ParkUNet, dims=2, family="unet_park", paper=PAPER)
-register_network("unet_park_3d", ParkUNet, dims=3, family="unet_park", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"features": 4, "levels": 2}
+
+register_network(
+    "unet_park_2d", ParkUNet, dims=2, family="unet_park", paper=PAPER, test_kwargs=_TEST
+)
+register_network(
+    "unet_park_3d", ParkUNet, dims=3, family="unet_park", paper=PAPER, test_kwargs=_TEST
+)
 
 __all__ = ["ParkUNet", "double_conv"]

@@ -154,7 +154,10 @@ class VDSR(SRNet):
         return y + x if self.residual else y
 
 
-register_network("vdsr_2d", VDSR, dims=2, family="vdsr", paper=PAPER)
-register_network("vdsr_3d", VDSR, dims=3, family="vdsr", paper=PAPER)
+# narrow version for the registry-wide tests (tests/test_models.py)
+_TEST = {"features": 8, "num_layers": 5}
+
+register_network("vdsr_2d", VDSR, dims=2, family="vdsr", paper=PAPER, test_kwargs=_TEST)
+register_network("vdsr_3d", VDSR, dims=3, family="vdsr", paper=PAPER, test_kwargs=_TEST)
 
 __all__ = ["VDSR", "check_int", "check_odd_kernel", "check_padding_mode", "he_init_"]

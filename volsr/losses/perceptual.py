@@ -32,8 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from volsr.engine.losses import LOSSES, _check_pair
 from volsr.errors import ConfigError
+from volsr.losses.base import LOSSES, check_pair
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class _VGGLoss(nn.Module):
         raise NotImplementedError
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check_pair(pred, target)
+        check_pair(pred, target)
         terms = []
         for ip, it in zip(self._images(pred), self._images(target)):
             fp = self.vgg(ip)
@@ -286,7 +286,6 @@ def save_vgg_weights(module: VGGFeatures, path: str | Path) -> Path:
     path = Path(path)
     save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
     return path
-
 
 
 __all__ = ["VGG_LAYOUTS", "PerceptualLoss", "TextureLoss", "VGGFeatures", "gram_matrix",

@@ -1,4 +1,4 @@
-"""Training losses, registered by name, and the weighted sum the trainer minimises.
+"""Pixel-wise and structural training losses, registered in :data:`volsr.losses.LOSSES`.
 
 Every loss takes ``(pred, target)`` tensors of shape ``(B, C, *spatial)`` (2 or 3
 spatial dims) on normalised intensities and returns a scalar tensor:
@@ -14,44 +14,23 @@ spatial dims) on normalised intensities and returns a scalar tensor:
 * ``gradient``: gradient difference loss (Mathieu et al., ICLR 2016).
 * ``hfen``: L1 (or L2) of the Laplacian-of-Gaussian difference (after HFEN, Ravishankar
   & Bresler, IEEE TMI 2011).
-* ``perceptual`` / ``texture``: VGG feature and Gram-matrix losses, applied slice-wise
-  to 3D tensors, with weights from a user-supplied safetensors file
-  (:mod:`volsr.engine.perceptual`; nothing is downloaded).
-
-:func:`build_loss` turns the config's ``train.loss`` list of weighted specs into one
-callable returning ``(total, parts)``.
 
 Example:
     >>> import torch
-    >>> loss = build_loss([{"name": "l1"}, {"name": "ssim", "weight": 0.1}])
-    >>> total, parts = loss(torch.zeros(1, 1, 8, 8, 8), torch.zeros(1, 1, 8, 8, 8))
-    >>> float(total), sorted(parts)
-    (0.0, ['l1', 'ssim'])
+    >>> float(L1Loss()(torch.ones(1, 1, 4, 4), torch.zeros(1, 1, 4, 4)))
+    1.0
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from volsr._registry import Registry
-from volsr.config.schema import WeightedSpec
 from volsr.errors import ConfigError
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-LOSSES: Registry[nn.Module] = Registry("loss")
-
-
-def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
-    if pred.shape != target.shape:
-        raise ValueError(f"prediction shape {tuple(pred.shape)} differs from target shape "
-                         f"{tuple(target.shape)}")
+from volsr.losses.base import LOSSES, check_pair
 
 
 @LOSSES.register("l1")
@@ -59,7 +38,7 @@ class L1Loss(nn.Module):
     """Mean absolute error."""
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check_pair(pred, target)
+        check_pair(pred, target)
         return (pred - target).abs().mean()
 
 
@@ -68,7 +47,7 @@ class L2Loss(nn.Module):
     """Mean squared error."""
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check_pair(pred, target)
+        check_pair(pred, target)
         return (pred - target).square().mean()
 
 
@@ -90,7 +69,7 @@ class CharbonnierLoss(nn.Module):
         self.eps = float(eps)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check_pair(pred, target)
+        check_pair(pred, target)
         d = pred - target
         return torch.sqrt(d * d + self.eps * self.eps).mean()
 
@@ -144,7 +123,7 @@ class SSIMLoss(nn.Module):
         return x
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check_pair(pred, target)
+        check_pair(pred, target)
         if pred.ndim not in (4, 5):
             raise ValueError(f"ssim loss needs (B, C, X, Y) or (B, C, X, Y, Z) tensors, got "
                              f"shape {tuple(pred.shape)}")
@@ -173,7 +152,7 @@ class GradientLoss(nn.Module):
     """
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check_pair(pred, target)
+        check_pair(pred, target)
         d = pred - target
         terms = [torch.diff(d, dim=axis).abs().mean() for axis in range(2, d.ndim)
                  if d.shape[axis] > 1]
@@ -243,72 +222,9 @@ class HFENLoss(nn.Module):
         return total
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        _check_pair(pred, target)
+        check_pair(pred, target)
         d = self.log_filter(pred.float() - target.float())  # LoG is linear
         return d.abs().mean() if self.norm == "l1" else d.square().mean()
 
 
-class WeightedLoss:
-    """A weighted sum of registered losses; call it as ``total, parts = loss(pred, target)``.
-
-    ``parts`` maps each term's name (``l1``, ``ssim``; repeated names get ``_2``, ``_3``
-    suffixes) to its unweighted value as a detached tensor.
-    """
-
-    def __init__(self, terms: Sequence[tuple[str, float, LossFn]]) -> None:
-        if not terms:
-            raise ConfigError("train.loss needs at least one loss term")
-        self.terms = list(terms)
-
-    def __call__(self, pred: torch.Tensor,
-                 target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        parts: dict[str, torch.Tensor] = {}
-        weighted: list[torch.Tensor] = []
-        for key, weight, fn in self.terms:
-            value = fn(pred, target)
-            parts[key] = value.detach()
-            weighted.append(value * weight)
-        total = weighted[0]
-        for term in weighted[1:]:
-            total = total + term
-        return total, parts
-
-    def to(self, device: torch.device | str) -> WeightedLoss:
-        """Move module losses (if they hold buffers) to ``device``; returns self."""
-        for _, _, fn in self.terms:
-            if isinstance(fn, nn.Module):
-                fn.to(device)
-        return self
-
-
-def build_loss(specs: Sequence[WeightedSpec | Mapping[str, Any] | str]) -> WeightedLoss:
-    """Build the summed loss from weighted specs such as ``[{name: l1}, {name: ssim,
-    weight: 0.1}]`` (config objects, plain mappings or bare names).
-
-    Raises:
-        ConfigError: an unknown loss name (with a did-you-mean hint), a negative weight or
-            bad options for a loss.
-    """
-    terms: list[tuple[str, float, LossFn]] = []
-    seen: dict[str, int] = {}
-    for i, raw in enumerate(specs):
-        spec = WeightedSpec.from_dict(raw, f"train.loss.{i}")
-        entry = LOSSES.entry(spec.name)
-        try:
-            fn = entry.factory(**dict(spec.kwargs))
-        except TypeError as exc:
-            raise ConfigError(f"train.loss.{i}: bad options for loss {spec.name!r}: {exc}") \
-                from None
-        seen[entry.name] = seen.get(entry.name, 0) + 1
-        key = entry.name if seen[entry.name] == 1 else f"{entry.name}_{seen[entry.name]}"
-        terms.append((key, float(spec.weight), fn))
-    return WeightedLoss(terms)
-
-
-# perceptual / texture (VGG features) register themselves into LOSSES
-from volsr.engine import perceptual as _perceptual  # noqa: E402
-
-_ = _perceptual
-
-__all__ = ["LOSSES", "CharbonnierLoss", "GradientLoss", "HFENLoss", "L1Loss", "L2Loss",
-           "SSIMLoss", "WeightedLoss", "build_loss"]
+__all__ = ["CharbonnierLoss", "GradientLoss", "HFENLoss", "L1Loss", "L2Loss", "SSIMLoss"]
