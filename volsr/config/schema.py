@@ -557,12 +557,21 @@ class InferConfig(Section):
     tta: bool = False
 
     def _check(self) -> None:
-        if self.patch_size is not None and len(self.patch_size) != 3:
-            raise _FieldError("patch_size", f"expected 3 entries or null, got "
-                                            f"{list(self.patch_size)}")
-        _positive("patch_size", self.patch_size)
-        _unit("overlap", self.overlap, high_open=True)
-        _at_least("sw_batch_size", self.sw_batch_size, 1)
+        from volsr.inference.settings import WindowSettingError
+
+        try:
+            self.window()  # the checks of WindowSettings, written once there
+        except WindowSettingError as exc:
+            raise _FieldError(exc.field, exc.message) from None
+
+    def window(self, **overrides: Any) -> Any:
+        """These settings as a :class:`~volsr.inference.settings.WindowSettings`
+        (``overrides``: other window settings by name, e.g. ``device``)."""
+        from volsr.inference.settings import WindowSettings
+
+        return WindowSettings(patch_size=self.patch_size, overlap=self.overlap,
+                              blend=self.blend, sw_batch_size=self.sw_batch_size,
+                              tta=self.tta).with_overrides(overrides)
 
 
 @dataclass(frozen=True, kw_only=True)
