@@ -12,6 +12,7 @@ import numpy as np
 from volsr.geometry import Grid
 from volsr.inference.grid import GridPlan, plan_output_grid
 from volsr.io.volume import Volume
+from volsr.models.interpolation import Interpolator
 
 __all__ = ["InterpolationPredictor", "per_channel"]
 
@@ -53,9 +54,9 @@ class InterpolationPredictor:
     native_scale = None
     last_memory_plan = None
 
-    def __init__(self, model: Any, name: str | None = None) -> None:
+    def __init__(self, model: Interpolator, name: str | None = None) -> None:
         self.model = model
-        self.model_name = name or str(getattr(model, "kind", type(model).__name__))
+        self.model_name = name or str(model.kind)
 
     def record(self) -> dict[str, Any]:
         """Empty: the model name says it all (sidecars write ``"predictor": null``)."""
@@ -83,7 +84,7 @@ class InterpolationPredictor:
         return volume.with_data(self._interpolate(volume, plan), plan.grid.affine.copy())
 
     def _interpolate(self, volume: Volume, plan: GridPlan) -> np.ndarray:
-        kind = getattr(self.model, "kind", None)
+        kind = self.model.kind
         if kind in _LOCAL_KINDS:
             from volsr.inference.slabs import interpolate_in_slabs
 

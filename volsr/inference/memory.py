@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from volsr.errors import ResourceError
+from volsr.inference.protocol import Network
 
 __all__ = ["MemoryPlan", "available_memory", "plan_memory", "plan_network_memory"]
 
@@ -211,7 +212,7 @@ def plan_memory(
     return MemoryPlan("memmap", ram, streamed, avail, buffer, scratch)
 
 
-def plan_network_memory(model: Any, volume_bytes: int, volume_shape: tuple[int, ...],
+def plan_network_memory(model: Network, volume_bytes: int, volume_shape: tuple[int, ...],
                         channels: int, plan: Any, *, patch_size: tuple[int, ...] | None,
                         two_d: bool, streamable: bool, max_memory: int | None = None,
                         scratch_dir: str | Path | None = None) -> tuple[MemoryPlan, int]:
@@ -231,7 +232,7 @@ def plan_network_memory(model: Any, volume_bytes: int, volume_shape: tuple[int, 
     """
     from volsr.inference.slabs import STREAM_SLAB_BYTES, model_slab_thickness, receptive_radius
 
-    c_out = int(getattr(model, "out_channels", channels))
+    c_out = int(model.out_channels)
     grid_shape = tuple(int(n) for n in plan.grid.shape)
     shape = (max(channels, c_out), *grid_shape)
     radius = receptive_radius(model)

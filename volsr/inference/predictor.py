@@ -30,6 +30,7 @@ import numpy as np
 from volsr.errors import ConfigError, InputError, OutputError
 from volsr.geometry import Grid
 from volsr.inference.grid import GridPlan, plan_output_grid
+from volsr.inference.protocol import Network
 from volsr.inference.settings import WindowSettings
 from volsr.io.volume import Volume
 
@@ -42,8 +43,8 @@ class Predictor:
     """A network plus everything needed to apply it to a scan.
 
     Args:
-        model: an :class:`~volsr.models.networks.SRNet` (any ``torch.nn.Module`` with
-            ``upsampling``, ``scale`` and ``spatial_dims`` works).
+        model: an :class:`~volsr.models.networks.SRNet` (any ``torch.nn.Module``
+            implementing :class:`~volsr.inference.protocol.Network` works).
         model_name: registry name (recorded in sidecars).
         normalization: intensity normalisation spec used in training (None: percentile).
         scale: factor the network was trained for (default ``model.scale``); binding for
@@ -68,7 +69,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: Any,
+        model: Network,
         *,
         model_name: str | None = None,
         normalization: Mapping[str, Any] | None = None,
@@ -82,7 +83,8 @@ class Predictor:
 
         from volsr.devices import resolve_device
 
-        if getattr(model, "upsampling", "pre") not in ("pre", "post", "progressive"):
+        if not isinstance(model, Network) or model.upsampling not in ("pre", "post",
+                                                                      "progressive"):
             raise ConfigError(f"{type(model).__name__} is not a network; interpolation "
                               "baselines run through volsr.super_resolve")
         device = overrides.get("device")
@@ -94,7 +96,7 @@ class Predictor:
         self.model = model.eval().to(self.device)
         self.model_name = model_name or type(model).__name__
         self.normalization = dict(normalization) if normalization is not None else None
-        s = scale if scale is not None else getattr(model, "scale", (1.0, 1.0, 1.0))
+        s = scale if scale is not None else model.scale
         self.scale = tuple(float(v) for v in np.atleast_1d(np.asarray(s, dtype=float)))
         self.weights = weights
         if through_plane_axis is not None and int(through_plane_axis) not in (0, 1, 2):
@@ -104,7 +106,7 @@ class Predictor:
 
     @property
     def spatial_dims(self) -> int:
-        return int(getattr(self.model, "spatial_dims", 3))
+        return int(self.model.spatial_dims)
 
     @property
     def native_scale(self) -> tuple[float, ...]:
@@ -113,7 +115,7 @@ class Predictor:
 
     @property
     def upsampling(self) -> str:
-        return str(getattr(self.model, "upsampling", "pre"))
+        return str(self.model.upsampling)
 
     # -- construction ------------------------------------------------------------------
 
@@ -209,7 +211,7 @@ class Predictor:
             scale = self.native_scale
         plan = plan_output_grid(volume.grid, scale=scale, target_spacing=target_spacing,
                                 isotropic=isotropic, reference=reference)
-        c_in = int(getattr(self.model, "in_channels", volume.channels))
+        c_in = int(self.model.in_channels)
         if volume.channels != c_in:
             raise InputError(f"model {self.model_name} takes {c_in} channel(s), the volume has "
                              f"{volume.channels}")
@@ -251,7 +253,7 @@ class Predictor:
             res = y[0].numpy()
             return res if swap is None else np.swapaxes(res, 1 + swap[0], 1 + swap[1])
 
-        c_out = int(getattr(self.model, "out_channels", arr.shape[0]))
+        c_out = int(self.model.out_channels)
         if self.upsampling == "pre" and c_out == arr.shape[0]:
             # a local operator on the output grid: slab by slab, written in place
             from volsr.inference.slabs import receptive_radius, refine_in_slabs
@@ -271,7 +273,7 @@ class Predictor:
         from volsr.inference.memory import plan_network_memory
 
         c_in = volume.channels
-        c_out = int(getattr(self.model, "out_channels", c_in))
+        c_out = int(self.model.out_channels)
         n_orient = sum(1 for s in plan.scale if abs(s - 1.0) > 1e-6)
         streamable = (self.upsampling == "pre" and c_in == c_out
                       and (not two_d or self.window.fusion == "average" or n_orient < 2))

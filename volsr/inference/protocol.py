@@ -18,7 +18,47 @@ from typing import Any, Protocol, runtime_checkable
 from volsr.geometry import Grid
 from volsr.io.volume import Volume
 
-__all__ = ["VolumePredictor"]
+__all__ = ["Network", "VolumePredictor"]
+
+
+@runtime_checkable
+class Network(Protocol):
+    """The network interface the inference path relies on; every
+    :class:`~volsr.models.networks.SRNet` (and so every registered network) has it.
+
+    Attributes:
+        upsampling: ``"pre"`` (same-size refiner on an interpolated input), ``"post"``
+            or ``"progressive"`` (upsamples by ``integer_scale()`` itself).
+        spatial_dims: 2 (runs on planes) or 3.
+        in_channels / out_channels: image channels in and out.
+        scale: the trained factor per spatial axis.
+    """
+
+    upsampling: str
+    spatial_dims: int
+    in_channels: int
+    out_channels: int
+    scale: tuple[float, ...]
+
+    def __call__(self, x: Any) -> Any:
+        """``(B, C, *spatial)`` tensor -> ``(B, C_out, *spatial * integer_scale())``."""
+        ...
+
+    def parameters(self) -> Any:
+        """Its parameters (their device is where windows run)."""
+        ...
+
+    def integer_scale(self) -> tuple[int, ...]:
+        """The output/input size ratio per spatial axis (post/progressive networks)."""
+        ...
+
+    def receptive_field(self) -> tuple[int, ...]:
+        """Receptive field per spatial axis, in input voxels."""
+        ...
+
+    def min_input_size(self) -> tuple[int, ...]:
+        """The smallest input size per spatial axis."""
+        ...
 
 
 @runtime_checkable

@@ -46,6 +46,7 @@ import numpy as np
 
 from volsr.errors import ConfigError, InputError
 from volsr.inference.grid import GridPlan
+from volsr.inference.protocol import Network
 from volsr.inference.settings import FUSIONS, WindowSettings
 
 __all__ = ["FUSIONS", "SlicePlan", "area_downsample", "image_factor", "plan_slices",
@@ -113,7 +114,7 @@ def _plane(k: int) -> tuple[int, int]:
 
 
 def predict_slicewise(
-    model: Any | Sequence[Any],
+    model: Network | Sequence[Network],
     arr: np.ndarray,
     plan: GridPlan,
     window: WindowSettings | None = None,
@@ -163,11 +164,11 @@ def predict_slicewise(
     first = chain[0]
     name = name or type(first).__name__
     for m in chain:
-        if int(getattr(m, "spatial_dims", 3)) != 2:
+        if m.spatial_dims != 2:
             raise ConfigError(f"{name} is not a 2D network")
     sp = plan_slices(plan.scale)
-    kind = getattr(first, "upsampling", "pre")
-    if len(chain) > 1 and any(getattr(m, "upsampling", "pre") != "pre" for m in chain):
+    kind = first.upsampling
+    if len(chain) > 1 and any(m.upsampling != "pre" for m in chain):
         raise ConfigError(f"{name}: only 'pre' 2D networks can be chained")
     if kind == "pre":
         return _pre_slicewise(chain, arr, plan, sp, w, name, buffer, thickness, flips,
@@ -202,7 +203,7 @@ def predict_slicewise(
     return _fuse(ests, w.fusion, fba_p)
 
 
-def _pre_slicewise(chain: list[Any], arr: np.ndarray, plan: GridPlan, sp: SlicePlan,
+def _pre_slicewise(chain: list[Network], arr: np.ndarray, plan: GridPlan, sp: SlicePlan,
                    w: WindowSettings, name: str, buffer: np.ndarray | None,
                    thickness: int | None, flips: bool, target_last: bool,
                    fba_p: float) -> np.ndarray:
@@ -241,7 +242,7 @@ def _pre_slicewise(chain: list[Any], arr: np.ndarray, plan: GridPlan, sp: SliceP
         return vol
 
     log.debug("%s: %s slice-wise over axes %s", name, sp.mode, sp.slice_axes)
-    c_out = int(getattr(chain[-1], "out_channels", src.shape[0]))
+    c_out = int(chain[-1].out_channels)
     several = len(sp.slice_axes) * len(variants) > 1
     if w.fusion == "fba" and several or c_out != src.shape[0]:
         return refine(src)  # FBA weighs global 3D frequencies: one pass
@@ -269,7 +270,7 @@ def _check_post(plan: GridPlan, shape: Sequence[int], f3: Sequence[int], name: s
             "with the model's factor or a 'pre' model)")
 
 
-def _run_plane(model: Any, vol: np.ndarray, axes: tuple[int, int, int],
+def _run_plane(model: Network, vol: np.ndarray, axes: tuple[int, int, int],
                extra: tuple[int, int], transpose: bool, name: str, w: WindowSettings, *,
                flip: bool = False) -> np.ndarray:
     """The network on every slice across axis ``axes[2]`` of ``vol`` ``(C, X, Y, Z)``,

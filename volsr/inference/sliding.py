@@ -23,10 +23,10 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from typing import Any
 
 import torch
 
+from volsr.inference.protocol import Network
 from volsr.inference.settings import BLENDS, WindowSettings
 
 log = logging.getLogger(__name__)
@@ -35,35 +35,30 @@ MAX_AUTO_HALO = 16
 PIXELS_PER_BATCH = 1 << 21  # 2D networks: slices per forward pass bounded by pixel count
 
 
-def model_device(model: Any) -> torch.device:
+def model_device(model: Network) -> torch.device:
     """Device of the model's first parameter (CPU for parameter-free modules)."""
     for p in model.parameters():
         return p.device
     return torch.device("cpu")
 
 
-def volume_scale(model: Any) -> tuple[int, int, int]:
+def volume_scale(model: Network) -> tuple[int, int, int]:
     """Integer output/input size ratio per axis of a 3D volume (1 for ``"pre"`` models)."""
-    kind = getattr(model, "upsampling", "pre")
-    dims = int(getattr(model, "spatial_dims", 3))
-    if kind == "pre":
+    if model.upsampling == "pre":
         return (1, 1, 1)
     s = tuple(int(v) for v in model.integer_scale())
-    return (*s, 1) if dims == 2 else s  # type: ignore[return-value]
+    return (*s, 1) if model.spatial_dims == 2 else s  # type: ignore[return-value]
 
 
-def min_volume_size(model: Any) -> tuple[int, int, int]:
+def min_volume_size(model: Network) -> tuple[int, int, int]:
     """Smallest input size per axis (3D; 2D networks need nothing along Z)."""
-    m = tuple(int(v) for v in getattr(model, "min_input_size", lambda: (1, 1, 1))())
+    m = tuple(int(v) for v in model.min_input_size())
     return (*m, 1) if len(m) == 2 else m  # type: ignore[return-value]
 
 
-def auto_halo(model: Any) -> tuple[int, int, int]:
+def auto_halo(model: Network) -> tuple[int, int, int]:
     """Receptive radius per axis in input voxels, capped at :data:`MAX_AUTO_HALO`."""
-    rf_fn = getattr(model, "receptive_field", None)
-    if rf_fn is None:
-        return (0, 0, 0)
-    rf = [int(v) for v in rf_fn()]
+    rf = [int(v) for v in model.receptive_field()]
     if len(rf) == 2:
         rf.append(1)
     return tuple(min(MAX_AUTO_HALO, max(0, math.ceil((r - 1) / 2))) for r in rf)  # type: ignore
@@ -90,12 +85,12 @@ def tta_transforms(two_d: bool, transpose: bool = True) -> list[tuple[tuple[int,
 class _Forward:
     """The model as a batch function with 2D-slicing, dihedral/flip TTA and autocast."""
 
-    def __init__(self, model: Any, *, tta: bool, amp: bool, transpose: bool = True) -> None:
+    def __init__(self, model: Network, *, tta: bool, amp: bool, transpose: bool = True) -> None:
         self.model = model
         self.device = model_device(model)
-        self.two_d = int(getattr(model, "spatial_dims", 3)) == 2
+        self.two_d = model.spatial_dims == 2
         self.amp = amp and self.device.type == "cuda"
-        if self.two_d and getattr(model, "upsampling", "pre") != "pre":
+        if self.two_d and model.upsampling != "pre":
             s = tuple(int(v) for v in model.integer_scale())
             transpose = transpose and s[0] == s[1]  # a transposed (s0, s1) net is (s1, s0)
         self.flips: list[tuple[tuple[int, ...], bool]] = [((), False)]
@@ -128,7 +123,7 @@ class _Forward:
 
 
 def sliding_window_predict(
-    model: Any,
+    model: Network,
     x: torch.Tensor,
     window: WindowSettings | None = None,
     *,
@@ -173,7 +168,7 @@ def sliding_window_predict(
         return fwd(x).cpu()
     from monai.inferers import sliding_window_inference  # only needed for windows
 
-    c_out = int(getattr(model, "out_channels", x.shape[1]))
+    c_out = int(model.out_channels)
     out_device = torch.device(device) if device is not None else _output_device(
         fwd.device, (c_out + 1) * math.prod(out_shape) + x.numel())
     halo3 = auto_halo(model) if w.halo == "auto" else w.halo

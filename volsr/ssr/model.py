@@ -81,11 +81,13 @@ def apply_to_slices(tn: TrainedNet, stack: np.ndarray, device: Any = "cpu") -> n
 
 class _Refiner:
     """A :class:`TrainedNet` as a same-size ``"pre"`` 2D network for the inference path
-    (``net(x)``, plus ``x`` when it was trained as a residual)."""
+    (:class:`~volsr.inference.protocol.Network`: ``net(x)``, plus ``x`` when it was
+    trained as a residual)."""
 
     upsampling = "pre"
     spatial_dims = 2
     in_channels = out_channels = 1
+    scale = (1.0, 1.0)
 
     def __init__(self, tn: TrainedNet) -> None:
         self.tn = tn
@@ -95,6 +97,9 @@ class _Refiner:
 
     def parameters(self) -> Any:
         return self.tn.net.parameters()
+
+    def integer_scale(self) -> tuple[int, ...]:
+        return (1, 1)
 
     def receptive_field(self) -> tuple[int, ...]:
         return tuple(self.tn.net.receptive_field())
