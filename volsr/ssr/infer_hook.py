@@ -24,6 +24,7 @@ from volsr.ssr.model import META_FILE, SSRModel
 __all__ = ["PerScanSSR", "is_ssr_weights", "per_scan_predictor", "ssr_predictor"]
 
 _TRAINING = ("budget", "steps", "time_limit", "saa", "seed", "threads")
+_WINDOW_ONLY = frozenset(WindowSettings.names()) - {"fusion", "device"}
 
 
 def is_ssr_weights(path: str | Path) -> bool:
@@ -72,7 +73,12 @@ class PerScanSSR:
         device: compute device of training and inference.
         record: what :meth:`record` returns (the sidecar's ``predictor``).
         **options: keyword arguments of :func:`~volsr.ssr.self_super_resolve` (budget,
-            steps, time_limit, saa, seed, threads, fusion).
+            steps, time_limit, saa, seed, threads, fusion, profile, save_weights, ...;
+            ``progress`` defaults to False).
+
+    Attributes:
+        last_result: the :class:`~volsr.ssr.SSRResult` of the last run (its report and
+            trained model), None before the first.
     """
 
     model_name = "ssr"
@@ -83,8 +89,9 @@ class PerScanSSR:
     def __init__(self, *, device: Any = "auto", record: dict[str, Any],
                  **options: Any) -> None:
         self.device = device
-        self.options = options
+        self.options = {"progress": False, **options}
         self._record = dict(record)
+        self.last_result: Any = None
 
     def record(self) -> dict[str, Any]:
         return dict(self._record)
@@ -102,19 +109,22 @@ class PerScanSSR:
 
         grid = {k: v for k, v in (("scale", scale), ("target_spacing", target_spacing),
                                   ("reference", reference)) if v is not None}
-        return self_super_resolve(volume, device=self.device, progress=False, **grid,
-                                  **self.options).volume
+        self.last_result = self_super_resolve(volume, device=self.device, **grid,
+                                              **self.options)
+        return self.last_result.volume
 
 
 def per_scan_predictor(*, device: Any = "auto", **opts: Any) -> PerScanSSR:
-    """``--model ssr`` without weights: self-SR trained on each scan.
+    """``ssr`` without weights: self-SR trained on each scan (``volsr ssr``,
+    ``volsr infer --model ssr``, the ``ssr`` methods of ``volsr benchmark``).
 
-    Of the window settings only ``fusion`` applies (the others are refused: use
-    ``volsr ssr`` for the self-SR options); ``budget``, ``steps``, ``time_limit``,
-    ``saa``, ``seed``, ``threads`` set the training (``volsr benchmark``).
+    Of the window settings only ``fusion`` applies (the others are refused: self-SR
+    trains its networks on whole slices); the options of
+    :func:`~volsr.ssr.self_super_resolve` (``budget``, ``steps``, ``time_limit``,
+    ``saa``, ``seed``, ``threads``, ``profile``, ...) set the training.
     """
     opts = {k: v for k, v in opts.items() if v is not None}
-    bad = sorted(set(opts) - {"fusion", *_TRAINING})
+    bad = sorted(set(opts) & _WINDOW_ONLY)
     if bad:
         raise ConfigError(f"{', '.join(bad)}: not used by --model ssr; use 'volsr ssr' for "
                           "the self-SR options")
