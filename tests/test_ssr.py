@@ -469,3 +469,24 @@ def test_infer_model_ssr_reuses_saved_weights(tmp_path):
     np.testing.assert_allclose(load_volume(tmp_path / "x.nii.gz").data, b.data, atol=1e-5)
     r = _cli("infer", src, "-o", tmp_path / "y.nii.gz", "--model", "ssr", "--patch", 8, 8, 8)
     assert r.exit_code != 0 and "not used by --model ssr" in r.output
+
+
+def test_saved_model_runs_through_the_inference_path_in_ram_or_memory_mapped(tmp_path,
+                                                                           monkeypatch):
+    """Self-SR applies its networks through the inference path of 2D networks: a
+    memory-mapped output buffer refined in thin slabs gives the in-RAM result."""
+    from volsr.inference import slabs
+    from volsr.inference.memory import SAFETY
+
+    lr = _phantom(shape=(32, 32, 8))
+    model = self_super_resolve(lr, fusion="average", **TINY).model
+    ram = model.run(lr)
+    est = model.last_memory_plan
+    assert est.mode == "ram" and est.streamed_bytes < est.ram_bytes
+    between = int((est.ram_bytes + est.streamed_bytes) / 2 / SAFETY)
+    monkeypatch.setattr(slabs, "STREAM_SLAB_BYTES", 4 * 32 * 32 * 3)  # 3-voxel slabs
+    mapped = model.run(lr, max_memory=between, scratch_dir=tmp_path)
+    assert model.last_memory_plan.mode == "memmap"
+    assert list(tmp_path.iterdir()) == []  # the scratch file is unlinked at once
+    np.testing.assert_allclose(mapped.data, ram.data, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(mapped.affine, ram.affine)
