@@ -156,9 +156,9 @@ def super_resolve(
         >>> super_resolve(lr, "linear", isotropic=True).spatial_shape
         (24, 24, 24)
     """
-    grid = {"scale": scale, "target_spacing": target_spacing, "isotropic": isotropic,
-            "reference": reference}
-    return as_predictor(model, weights, options).run(volume, **grid)
+    return as_predictor(model, weights, options).run(
+        volume, scale=scale, target_spacing=target_spacing, isotropic=isotropic,
+        reference=reference)
 
 
 def as_predictor(model: Any, weights: str | Path | None = None,

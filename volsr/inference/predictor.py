@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -93,7 +93,7 @@ class Predictor:
         self.window = (window or WindowSettings()).with_overrides(overrides)
         self.device = (device if isinstance(device, torch.device)
                        else resolve_device(self.window.device))
-        self.model = model.eval().to(self.device)
+        self.model: Network = cast(Any, model).eval().to(self.device)  # a torch module
         self.model_name = model_name or type(model).__name__
         self.normalization = dict(normalization) if normalization is not None else None
         s = scale if scale is not None else model.scale

@@ -34,11 +34,20 @@ class Network(Protocol):
         scale: the trained factor per spatial axis.
     """
 
-    upsampling: str
-    spatial_dims: int
-    in_channels: int
-    out_channels: int
-    scale: tuple[float, ...]
+    @property
+    def upsampling(self) -> str: ...
+
+    @property
+    def spatial_dims(self) -> int: ...
+
+    @property
+    def in_channels(self) -> int: ...
+
+    @property
+    def out_channels(self) -> int: ...
+
+    @property
+    def scale(self) -> tuple[float, ...]: ...
 
     def __call__(self, x: Any) -> Any:
         """``(B, C, *spatial)`` tensor -> ``(B, C_out, *spatial * integer_scale())``."""
@@ -75,10 +84,17 @@ class VolumePredictor(Protocol):
             (:class:`~volsr.inference.memory.MemoryPlan`), None when not planned.
     """
 
-    model_name: str
-    spatial_dims: int | None
-    native_scale: tuple[float, ...] | None
-    last_memory_plan: Any
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def spatial_dims(self) -> int | None: ...
+
+    @property
+    def native_scale(self) -> tuple[float, ...] | None: ...
+
+    @property
+    def last_memory_plan(self) -> Any: ...
 
     def run(
         self,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+from typing import cast
 
 import torch
 
@@ -171,7 +172,7 @@ def sliding_window_predict(
     c_out = int(model.out_channels)
     out_device = torch.device(device) if device is not None else _output_device(
         fwd.device, (c_out + 1) * math.prod(out_shape) + x.numel())
-    halo3 = auto_halo(model) if w.halo == "auto" else w.halo
+    halo3 = auto_halo(model) if w.halo == "auto" else cast(tuple[int, int, int], w.halo)
     if fwd.two_d:
         halo3 = (halo3[0], halo3[1], 0)
     source = x.to(out_device) if out_device == fwd.device else x

@@ -107,9 +107,9 @@ class PerScanSSR:
         slice axis at the in-plane spacing)."""
         from volsr.ssr import self_super_resolve
 
-        grid = {k: v for k, v in (("scale", scale), ("target_spacing", target_spacing),
-                                  ("reference", reference)) if v is not None}
-        self.last_result = self_super_resolve(volume, device=self.device, **grid,
+        self.last_result = self_super_resolve(volume, scale=scale,
+                                              target_spacing=target_spacing,
+                                              reference=reference, device=self.device,
                                               **self.options)
         return self.last_result.volume
 
