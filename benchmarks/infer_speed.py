@@ -40,6 +40,7 @@ from collections.abc import Callable
 import torch
 from _common import table
 
+from volsr.inference.settings import WindowSettings
 from volsr.inference.sliding import auto_halo, sliding_window_predict
 from volsr.models import create_model
 
@@ -201,9 +202,10 @@ def bench_model(name: str, device: torch.device, args: argparse.Namespace, budge
               f"exec/useful {e_req / args.size**3:.2f})")
 
     def run(patch: int | None, x: torch.Tensor) -> Callable[[], object]:
-        return lambda: sliding_window_predict(
-            model, x, patch_size=None if patch is None else (patch,) * 3, overlap=args.overlap,
-            blend="gaussian", sw_batch_size=1, halo="auto", amp=amp)
+        window = WindowSettings(patch_size=None if patch is None else (patch,) * 3,
+                                overlap=args.overlap, blend="gaussian", sw_batch_size=1,
+                                halo="auto", amp=amp)
+        return lambda: sliding_window_predict(model, x, window)
 
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(1, 1, n, n, n, generator=gen)

@@ -73,7 +73,7 @@ def test_table_values_equal_metrics_computed_directly(report, manifest):
     from volsr.io import load_volume
     from volsr.metrics import evaluate
     from volsr.models.interpolation import Interpolator  # noqa: F401 - registry import
-    from volsr.inference.api import super_resolve
+    from volsr.predictors import super_resolve
 
     res, out = report
     rows = json.loads((out / "results.json").read_text(encoding="utf-8"))["rows"]

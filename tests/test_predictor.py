@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from conftest import oblique_affine
 from torch import nn
 from typer.testing import CliRunner
 
@@ -17,12 +18,11 @@ from volsr.cli import app
 from volsr.errors import ConfigError, InputError, OutputError
 from volsr.inference.grid import plan_output_grid
 from volsr.inference.predictor import Predictor
+from volsr.inference.settings import WindowSettings
 from volsr.inference.sliding import sliding_window_predict
 from volsr.io import Volume, load_volume, save_volume
 from volsr.models import create_model
 from volsr.models.networks import SRNet
-
-from conftest import oblique_affine
 
 cli = CliRunner()
 KW = {"features": (8, 4), "kernel_sizes": (5, 1, 3), "scale": (1, 1, 2)}
@@ -81,27 +81,27 @@ def test_sliding_window_matches_one_pass(blend):
     net = tiny_net()
     x = torch.randn(1, 1, 19, 16, 13)
     whole = sliding_window_predict(net, x)
-    tiled = sliding_window_predict(net, x, patch_size=(8, 8, 8), overlap=0.5, blend=blend,
-                                   sw_batch_size=3)
+    tiled = sliding_window_predict(net, x, WindowSettings(patch_size=(8, 8, 8), overlap=0.5,
+                                                          blend=blend, sw_batch_size=3))
     assert tiled.shape == whole.shape == (1, 1, 19, 16, 13)
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
     # without halo context, blending alone leaves visible seams at window borders
-    seams = sliding_window_predict(net, x, patch_size=(8, 8, 8), overlap=0.5, blend=blend,
-                                   halo=0)
+    seams = sliding_window_predict(net, x, WindowSettings(patch_size=(8, 8, 8), overlap=0.5,
+                                                          blend=blend, halo=0))
     assert (seams - whole)[..., 3:-3, 3:-3, 3:-3].abs().max() > 1e-3
 
 
 def test_sliding_window_post_model_is_aligned():
     x = torch.randn(1, 1, 11, 9, 7)
     nearest = UpNet(scale=(2, 1, 3), convs=False)
-    out = sliding_window_predict(nearest, x, patch_size=(6, 4, 9), overlap=0.25)
+    out = sliding_window_predict(nearest, x, WindowSettings(patch_size=(6, 4, 9), overlap=0.25))
     expected = x.repeat_interleave(2, 2).repeat_interleave(3, 4)
     assert out.shape == (1, 1, 22, 9, 21)
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
     torch.manual_seed(1)
     conv = UpNet(scale=(2, 2, 2)).eval()
     whole = sliding_window_predict(conv, x)
-    tiled = sliding_window_predict(conv, x, patch_size=(8, 8, 8), overlap=0.5)
+    tiled = sliding_window_predict(conv, x, WindowSettings(patch_size=(8, 8, 8), overlap=0.5))
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
 
 
@@ -111,7 +111,8 @@ def test_tta_averages_the_flipped_predictions():
     with torch.no_grad():
         flips = [(), (2,), (3,), (4,), (2, 3), (2, 4), (3, 4), (2, 3, 4)]
         manual = sum(torch.flip(net(torch.flip(x, d)), d) if d else net(x) for d in flips) / 8
-    out = sliding_window_predict(net, x, patch_size=(6, 6, 6), overlap=0.25, tta=True)
+    out = sliding_window_predict(net, x, WindowSettings(patch_size=(6, 6, 6), overlap=0.25,
+                                                        tta=True))
     torch.testing.assert_close(out, manual, atol=1e-5, rtol=0)
     assert (out - net(x).detach()).abs().max() > 1e-4  # TTA changed something
 
@@ -175,7 +176,8 @@ def test_from_pretrained_paths_overrides_and_bundled_default(tmp_path, monkeypat
                           normalization={"name": "zscore"},
                           inference={"patch_size": [8, 8, 8], "overlap": 0.5})
     p = Predictor.from_pretrained(run, device="cpu", overlap=None, blend="constant")
-    assert p.patch_size == (8, 8, 8) and p.overlap == 0.5 and p.blend == "constant"
+    assert p.window.patch_size == (8, 8, 8) and p.window.overlap == 0.5
+    assert p.window.blend == "constant"
     assert p.normalization == {"name": "zscore"} and p.scale == (1.0, 1.0, 2.0)
     assert p.record()["weights_sha256"] == hashlib.sha256(
         (folder / "model.safetensors").read_bytes()).hexdigest()

@@ -14,14 +14,16 @@ from volsr.checkpoint import save_weights
 from volsr.cli import app
 from volsr.errors import ConfigError
 from volsr.inference.grid import plan_output_grid
+from volsr.inference.interpolate import InterpolationPredictor
 from volsr.inference.predictor import Predictor
-from volsr.inference.sliding import sliding_window_predict, tta_transforms
+from volsr.inference.settings import WindowSettings
 from volsr.inference.slicewise import (
     area_downsample,
     image_factor,
     plan_slices,
     predict_image2d,
 )
+from volsr.inference.sliding import sliding_window_predict, tta_transforms
 from volsr.io import Volume
 from volsr.io.image2d import Image2D
 from volsr.models import create_model
@@ -132,7 +134,7 @@ def test_post_refuses_factors_it_cannot_make():
 
 @pytest.mark.parametrize("fusion", ["average", "fba"])
 def test_pre_through_plane_fuses_xz_and_yz_refinements(fusion):
-    from volsr.ssr.fuse import fourier_burst_fusion
+    from volsr.inference.fusion import fourier_burst_fusion
 
     net, vol = srcnn2d(seed=2), volume(seed=3)
     out = Predictor(net, normalization=NONE, device="cpu", fusion=fusion).run(
@@ -176,9 +178,9 @@ def test_tta_is_the_dihedral_group_for_2d_nets():
     assert len(tta_transforms(False)) == 8  # 3D: flips only
     net = espcn(seed=6)
     x = torch.randn(1, 1, 9, 9, 1)
-    y = sliding_window_predict(net, x, tta=True)
+    y = sliding_window_predict(net, x, WindowSettings(tta=True))
     # averaging over the whole group makes the predictor equivariant to transposes
-    yt = sliding_window_predict(net, x.transpose(2, 3), tta=True)
+    yt = sliding_window_predict(net, x.transpose(2, 3), WindowSettings(tta=True))
     torch.testing.assert_close(yt, y.transpose(2, 3), atol=1e-5, rtol=0)
     plain = sliding_window_predict(net, x)
     swapped = sliding_window_predict(net, x.transpose(2, 3))
@@ -198,7 +200,7 @@ def test_tta_is_the_dihedral_group_for_2d_nets():
 def test_tta_skips_transposes_for_anisotropic_post_nets():
     net = Repeat2D(scale=(2, 3))
     x = torch.randn(1, 1, 5, 4, 2)
-    out = sliding_window_predict(net, x, tta=True)  # would fail on shapes with transposes
+    out = sliding_window_predict(net, x, WindowSettings(tta=True))  # would fail on shapes with transposes
     torch.testing.assert_close(out, x.repeat_interleave(2, 2).repeat_interleave(3, 3))
 
 
@@ -219,7 +221,7 @@ def test_predict_image2d_scales_geometry_and_refuses_3d_nets():
     with pytest.raises(ConfigError, match="3D network; a 2D image needs a 2D network"):
         Predictor(net3d, device="cpu").run_image(img)
     with pytest.raises(ConfigError, match="--scale"):
-        predict_image2d(lambda v, **g: v, img)
+        predict_image2d(InterpolationPredictor(create_model("linear")), img)
 
 
 def test_image_factor_options():

@@ -354,8 +354,12 @@ def test_saved_weights_reproduce_and_apply_to_another_scan(tmp_path):
     rec = pred.record()
     assert rec["name"] == "ssr" and len(rec["weights_sha256"]) == 64
     assert rec["weights"] == str((tmp_path / "w").resolve())
-    with pytest.raises(ConfigError, match="--patch: not used by --model ssr"):
-        ssr_predictor(tmp_path / "w", patch_size=[8, 8, 8])
+    # self-SR runs through the inference path: windows with a halo give the same output
+    tiled = ssr_predictor(tmp_path / "w", device="cpu", patch_size=[8, 8, 8], overlap=0.5)
+    assert tiled.window.patch_size == (8, 8, 8)
+    np.testing.assert_allclose(tiled.run(lr).data, again.data, atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match="unknown option.*for --model ssr: normalization"):
+        ssr_predictor(tmp_path / "w", normalization={"name": "none"})
     other = _phantom(shape=(32, 32, 16), spacing=(2.0, 2.0, 4.0))
     with pytest.raises(InputError, match="same acquisition"):
         model.run(other)
@@ -522,5 +526,29 @@ def test_infer_model_ssr_reuses_saved_weights(tmp_path):
     side = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
     assert side["model"] == "ssr" and len(side["settings"]["weights_sha256"]) == 64
     r = _cli("infer", src, "-o", tmp_path / "x.nii.gz", "--model", "ssr", "--weights",
-             tmp_path / "w", "--patch", 8, 8, 8)
+             tmp_path / "w", "--patch", 8, 8, 8, "--device", "cpu")  # windows, same output
+    assert r.exit_code == 0, r.output
+    np.testing.assert_allclose(load_volume(tmp_path / "x.nii.gz").data, b.data, atol=1e-5)
+    r = _cli("infer", src, "-o", tmp_path / "y.nii.gz", "--model", "ssr", "--patch", 8, 8, 8)
     assert r.exit_code != 0 and "not used by --model ssr" in r.output
+
+
+def test_saved_model_runs_through_the_inference_path_in_ram_or_memory_mapped(tmp_path,
+                                                                           monkeypatch):
+    """Self-SR applies its networks through the inference path of 2D networks: a
+    memory-mapped output buffer refined in thin slabs gives the in-RAM result."""
+    from volsr.inference import slabs
+    from volsr.inference.memory import SAFETY
+
+    lr = _phantom(shape=(32, 32, 8))
+    model = self_super_resolve(lr, fusion="average", **TINY).model
+    ram = model.run(lr)
+    est = model.last_memory_plan
+    assert est.mode == "ram" and est.streamed_bytes < est.ram_bytes
+    between = int((est.ram_bytes + est.streamed_bytes) / 2 / SAFETY)
+    monkeypatch.setattr(slabs, "STREAM_SLAB_BYTES", 4 * 32 * 32 * 3)  # 3-voxel slabs
+    mapped = model.run(lr, max_memory=between, scratch_dir=tmp_path)
+    assert model.last_memory_plan.mode == "memmap"
+    assert list(tmp_path.iterdir()) == []  # the scratch file is unlinked at once
+    np.testing.assert_allclose(mapped.data, ram.data, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(mapped.affine, ram.affine)

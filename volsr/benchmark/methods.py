@@ -25,6 +25,7 @@ from typing import Any
 
 from volsr.errors import ConfigError, VolsrError
 from volsr.geometry import Grid
+from volsr.inference.protocol import VolumePredictor
 from volsr.io.volume import Volume
 
 __all__ = ["Method", "build_method", "parse_methods"]
@@ -105,26 +106,19 @@ def build_method(label: str, spec: str, *, device: Any = "cpu", ssr_budget: str 
     Raises:
         ConfigError: unknown name, ``default`` without a bundled model, bad folder.
     """
-    from volsr.inference.runner import InferSettings, build_predictor
+    from volsr.inference.records import InferSettings
+    from volsr.predictors import load_predictor, resolve_settings
 
     opts = dict(options or {})
     low = spec.lower()
     if low in ("ssr", "ssr-nosaa"):
-        from volsr.ssr import self_super_resolve
         from volsr.ssr.config import resolve_config
 
-        saa = low == "ssr"
         resolve_config(ssr_budget, steps=ssr_steps, time_limit=ssr_time_limit)  # validate
-
-        def predict_ssr(lr: Volume, grid: Grid) -> Volume:
-            return self_super_resolve(lr, budget=ssr_budget, steps=ssr_steps,
-                                      time_limit=ssr_time_limit, saa=saa, reference=grid,
-                                      device=device, seed=seed, progress=False,
-                                      threads=threads).volume
-
-        rec = {"name": "ssr", "saa": saa, "budget": ssr_budget, "steps": ssr_steps,
-               "time_limit": ssr_time_limit, "trained_per_scan": True}
-        return Method(label, spec, predict_ssr, rec)
+        ssr = load_predictor("ssr", device=device, budget=ssr_budget, steps=ssr_steps,
+                             time_limit=ssr_time_limit, saa=low == "ssr", seed=seed,
+                             threads=threads)
+        return Method(label, spec, _on_grid(ssr), ssr.record())
 
     path = Path(spec)
     if path.exists():
@@ -140,19 +134,26 @@ def build_method(label: str, spec: str, *, device: Any = "cpu", ssr_budget: str 
     else:
         settings = InferSettings(model=spec, options=opts)
     try:
-        predictor, resolved, info = build_predictor(settings, device=device)
+        predictor = load_predictor(settings.model, settings.weights, device=device, **opts)
     except VolsrError as exc:
         if spec.lower() == "default":
             raise ConfigError("method 'default': no bundled default model is installed in "
                               "this volsr; leave it out of --methods or give a training run "
                               "/ weights folder instead") from None
         raise type(exc)(f"method {spec!r}: {exc}") from None
-
-    def predict(lr: Volume, grid: Grid) -> Volume:
-        return predictor(lr, reference=grid)
-
+    resolved = resolve_settings(settings, predictor)
     rec = {"name": resolved.model, "weights": resolved.weights,
            "weights_sha256": resolved.weights_sha256, "options": opts}
+    info = predictor.record()
     if info:
         rec["predictor"] = {k: v for k, v in info.items() if k not in ("weights",)}
-    return Method(label, spec, predict, rec)
+    return Method(label, spec, _on_grid(predictor), rec)
+
+
+def _on_grid(predictor: VolumePredictor) -> Predict:
+    """``predict(lr, grid)``: ``predictor`` asked for an output on ``grid``."""
+
+    def predict(lr: Volume, grid: Grid) -> Volume:
+        return predictor.run(lr, reference=grid)
+
+    return predict

@@ -47,15 +47,14 @@ def demo(
     """Simulate a thick-slice scan of a phantom, super-resolve it and print the scores."""
     setup_logging(quiet, verbose)
     from volsr.degrade import ThickSlice
-    from volsr.inference import super_resolve
     from volsr.io import save_volume
     from volsr.metrics import evaluate
-    from volsr.inference.api import resolve_model
     from volsr.phantom import phantom_volume
+    from volsr.predictors import load_predictor
 
     names = list(dict.fromkeys(m.strip() for m in (models or _default_models()).split(",")
                                if m.strip()))
-    built = {n: resolve_model(n, None, {}) for n in names}  # fail on a bad name before any work
+    built = {n: load_predictor(n) for n in names}  # fail on a bad name before any work
     with tempfile.TemporaryDirectory(prefix="volsr-demo-") as tmp:
         folder = out or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -68,9 +67,9 @@ def demo(
         typer.echo("")
         w = max(12, *(len(n) for n in built))
         typer.echo(f"{'model':<{w}} {'PSNR dB':>8} {'SSIM':>7} {'HFEN':>7} {'seconds':>8}")
-        for name, model in built.items():
+        for name, predictor in built.items():
             t0 = time.perf_counter()
-            sr = super_resolve(lr, model, isotropic=True)
+            sr = predictor.run(lr, isotropic=True)
             secs = time.perf_counter() - t0
             if not sr.grid.same_as(truth.grid):
                 raise RuntimeError(f"{name}: output grid does not match the truth grid")

@@ -142,7 +142,8 @@ def infer(
     """
     setup_logging(quiet, verbose)
     from volsr.devices import resolve_device
-    from volsr.inference.runner import InferSettings, resolve_sharding, run_inference
+    from volsr.inference.runner import InferSettings, plan_cases, resolve_sharding, run_inference
+    from volsr.predictors import load_predictor, resolve_settings
 
     resolve_device(device)  # an explicit device that is not there is an error, always
     options = {k: v for k, v in (("patch_size", list(patch) if patch else None),
@@ -161,7 +162,10 @@ def infer(
     parts, part = resolve_sharding(num_parts, part_id)
     if max_memory is not None and not max_memory > 0:
         raise fail(f"--max-memory must be a positive number of GiB, got {max_memory}", 2)
-    results = run_inference(input, output, settings, device=device, overwrite=overwrite,
+    plan_cases(input, output, suffix=suffix)  # bad paths fail before a model is loaded
+    predictor = load_predictor(model, weights, device=device, **options)
+    settings = resolve_settings(settings, predictor)
+    results = run_inference(input, output, settings, predictor, overwrite=overwrite,
                             skip_existing=skip_existing, suffix=suffix, keep_going=keep_going,
                             progress=None if sys.stderr.isatty() else False,
                             num_parts=parts, part_id=part, report=report,

@@ -96,8 +96,10 @@ def ssr(
     setup_logging(quiet, verbose)
     from volsr.errors import ConfigError
     from volsr.io import file_sha256, load_volume, save_volume
+    from volsr.predictors import load_predictor
     from volsr.provenance import base_record, grid_record, sidecar_path, write_sidecar
-    from volsr.ssr import read_profile_file, self_super_resolve
+    from volsr.ssr import read_profile_file
+    from volsr.ssr.infer_hook import PerScanSSR
 
     if scale is not None and target_spacing is not None:
         raise ConfigError("give only one of --scale and --target-spacing")
@@ -108,13 +110,16 @@ def ssr(
     _check_output(output, overwrite)
     vol = load_volume(input, volume_index=volume)
     kernel = read_profile_file(profile_file) if profile_file is not None else None
-    result = self_super_resolve(
-        vol, budget=budget, slice_thickness=slice_thickness, slice_gap=slice_gap,
-        profile=profile, profile_kernel=kernel, profile_step=profile_step, saa=saa,
-        steps=steps, time_limit=time_limit, scale=scale, target_spacing=target_spacing,
-        fusion=fusion, orientations=4 if tta else None, model=model, device=device,
-        seed=seed, save_weights=save_weights, random_angles=random_angles, threads=threads,
-        progress=None if sys.stderr.isatty() else False)
+    predictor = load_predictor(
+        "ssr", device=device, budget=budget, slice_thickness=slice_thickness,
+        slice_gap=slice_gap, profile=profile, profile_kernel=kernel, profile_step=profile_step,
+        saa=saa, steps=steps, time_limit=time_limit, fusion=fusion,
+        orientations=4 if tta else None, model=model, seed=seed, save_weights=save_weights,
+        random_angles=random_angles, threads=threads,
+        progress=sys.stderr.isatty())
+    assert isinstance(predictor, PerScanSSR)  # 'ssr' without weights: trained on this scan
+    predictor.run(vol, scale=scale, target_spacing=target_spacing)
+    result = predictor.last_result
     save_volume(result.volume, output, dtype=dtype, overwrite=overwrite)
     record = base_record("ssr")
     record.update(result.report)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from volsr.config.typed import Section
-from volsr.config.values import FieldError, check_at_least, check_positive, check_unit
+from volsr.config.values import FieldError
 
 __all__ = ["InferConfig"]
 
@@ -31,9 +31,18 @@ class InferConfig(Section):
     tta: bool = False
 
     def _check(self) -> None:
-        if self.patch_size is not None and len(self.patch_size) != 3:
-            raise FieldError("patch_size", f"expected 3 entries or null, got "
-                                           f"{list(self.patch_size)}")
-        check_positive("patch_size", self.patch_size)
-        check_unit("overlap", self.overlap, high_open=True)
-        check_at_least("sw_batch_size", self.sw_batch_size, 1)
+        from volsr.inference.settings import WindowSettingError
+
+        try:
+            self.window()  # the checks of WindowSettings, written once there
+        except WindowSettingError as exc:
+            raise FieldError(exc.field, exc.message) from None
+
+    def window(self, **overrides: Any) -> Any:
+        """These settings as a :class:`~volsr.inference.settings.WindowSettings`
+        (``overrides``: other window settings by name, e.g. ``device``)."""
+        from volsr.inference.settings import WindowSettings
+
+        return WindowSettings(patch_size=self.patch_size, overlap=self.overlap,
+                              blend=self.blend, sw_batch_size=self.sw_batch_size,
+                              tta=self.tta).with_overrides(overrides)

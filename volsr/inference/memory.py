@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 
 from volsr.errors import ResourceError
+from volsr.inference.protocol import Network
 
-__all__ = ["MemoryPlan", "available_memory", "plan_memory"]
+__all__ = ["MemoryPlan", "available_memory", "plan_memory", "plan_network_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -209,3 +210,48 @@ def plan_memory(
             f"not enough memory: the run needs about {gib(ram)} and {gib(avail)} is "
             f"available, and {scratch} has {gib(free)} free for the {gib(buffer)} disk buffer")
     return MemoryPlan("memmap", ram, streamed, avail, buffer, scratch)
+
+
+def plan_network_memory(model: Network, volume_bytes: int, volume_shape: tuple[int, ...],
+                        channels: int, plan: Any, *, patch_size: tuple[int, ...] | None,
+                        two_d: bool, streamable: bool, max_memory: int | None = None,
+                        scratch_dir: str | Path | None = None) -> tuple[MemoryPlan, int]:
+    """:func:`plan_memory` for ``model`` run onto ``plan.grid`` (a
+    :class:`~volsr.inference.grid.GridPlan`), and the slab thickness to use.
+
+    Args:
+        model: the network (``out_channels``, receptive field, minimum input size).
+        volume_bytes / volume_shape / channels: the input as read.
+        patch_size: the sliding window in output voxels (None: whole volume).
+        two_d: a 2D network (its windows are batches of planes, not blocks).
+        streamable: the run can refine the output grid slab by slab in place.
+        max_memory / scratch_dir: as for :func:`plan_memory` (``max_bytes``, ...).
+
+    Returns:
+        ``(memory plan, slab thickness along X)``; thinner slabs for a memmap buffer.
+    """
+    from volsr.inference.slabs import STREAM_SLAB_BYTES, model_slab_thickness, receptive_radius
+
+    c_out = int(model.out_channels)
+    grid_shape = tuple(int(n) for n in plan.grid.shape)
+    shape = (max(channels, c_out), *grid_shape)
+    radius = receptive_radius(model)
+    thickness = model_slab_thickness(model, shape)
+    plane = math.prod(grid_shape[1:])
+    thin = model_slab_thickness(model, shape, max_bytes=STREAM_SLAB_BYTES)
+    slab_vox = min(grid_shape[0], thickness + 2 * radius) * plane
+    thin_vox = min(grid_shape[0], thin + 2 * radius) * plane
+    win = math.prod(grid_shape) if patch_size is None else math.prod(
+        min(p + 2 * radius, n) for p, n in zip(patch_size, grid_shape))
+    if two_d:  # a batch of planes, not a block
+        win = min(win, max(grid_shape[0] * grid_shape[1], grid_shape[1] * grid_shape[2],
+                           grid_shape[0] * grid_shape[2]))
+    if streamable:
+        win = min(win, slab_vox)
+    mem = plan_memory(
+        input_bytes=int(volume_bytes), input_voxels=math.prod(volume_shape),
+        channels=channels, out_shape=grid_shape, out_channels=c_out, model=model,
+        streamable=streamable, window_voxels=win, slab_voxels=slab_vox,
+        stream_slab_voxels=thin_vox, max_bytes=max_memory, scratch_dir=scratch_dir)
+    (log.warning if mem.mode == "memmap" else log.debug)("%s", mem.describe())
+    return mem, (thin if mem.mode == "memmap" else thickness)

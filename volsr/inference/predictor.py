@@ -15,51 +15,48 @@ The steps of :meth:`Predictor.run`:
 5. inverse normalisation, so the output is in the input's units, on ``plan.grid``.
 
 2D images (:class:`~volsr.io.image2d.Image2D`) go through :meth:`Predictor.run_image`.
+The Predictor implements :class:`~volsr.inference.protocol.VolumePredictor`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from volsr.errors import ConfigError, InputError
+from volsr.errors import ConfigError, InputError, OutputError
 from volsr.geometry import Grid
 from volsr.inference.grid import GridPlan, plan_output_grid
+from volsr.inference.protocol import Network
+from volsr.inference.settings import WindowSettings
 from volsr.io.volume import Volume
 
 log = logging.getLogger(__name__)
 
-_OVERRIDABLE = ("patch_size", "overlap", "blend", "sw_batch_size", "tta", "device", "amp",
-                "normalization", "halo", "through_plane_axis", "fusion")
+_STORED = ("patch_size", "overlap", "blend", "sw_batch_size", "tta")  # saved with weights
 
 
 class Predictor:
     """A network plus everything needed to apply it to a scan.
 
     Args:
-        model: an :class:`~volsr.models.networks.SRNet` (any ``torch.nn.Module`` with
-            ``upsampling``, ``scale`` and ``spatial_dims`` works).
+        model: an :class:`~volsr.models.networks.SRNet` (any ``torch.nn.Module``
+            implementing :class:`~volsr.inference.protocol.Network` works).
         model_name: registry name (recorded in sidecars).
         normalization: intensity normalisation spec used in training (None: percentile).
         scale: factor the network was trained for (default ``model.scale``); binding for
             post-upsampling networks, informative for ``"pre"`` ones.
-        device: ``auto``, ``cpu``, ``cuda[:N]``, ``mps`` or a ``torch.device``.
-        patch_size: sliding-window size in output voxels (None: whole volume at once).
-        overlap, blend, sw_batch_size, tta, halo, amp: see
-            :func:`~volsr.inference.sliding.sliding_window_predict`.
+        window: the sliding-window settings (:class:`~volsr.inference.settings.WindowSettings`:
+            patch_size, overlap, blend, sw_batch_size, tta, halo, amp, device, fusion).
         weights: provenance of the weights (``WeightsMeta``), if loaded from disk.
         through_plane_axis: the thick-slice axis a 3D ``"pre"`` network was trained for.
-        max_memory: bytes of RAM the run may use (default: what is available); when the
-            estimated peak exceeds it, the output-grid buffer is memory-mapped on disk
-            (:mod:`volsr.inference.memory`).
-        scratch_dir: folder of that disk buffer (default: the system temporary folder).
-        fusion: how a 2D network's orientations are combined for through-plane (and
-            all-axes) factors: ``"average"`` or ``"fba"`` (Fourier burst accumulation).
+        **overrides: single window settings by name, replacing those of ``window``
+            (``None`` values are ignored; unknown names are a ConfigError).
+
+    The memory budget and the scratch folder of a run are arguments of :meth:`run`.
 
     Example:
         >>> from volsr.models import create_model
@@ -72,74 +69,53 @@ class Predictor:
 
     def __init__(
         self,
-        model: Any,
+        model: Network,
         *,
         model_name: str | None = None,
         normalization: Mapping[str, Any] | None = None,
         scale: float | Sequence[float] | None = None,
-        device: Any = "auto",
-        patch_size: Sequence[int] | None = None,
-        overlap: float = 0.25,
-        blend: str = "gaussian",
-        sw_batch_size: int = 1,
-        tta: bool = False,
-        halo: int | Sequence[int] | str = "auto",
-        amp: bool = True,
+        window: WindowSettings | None = None,
         weights: Any = None,
         through_plane_axis: int | None = None,
-        fusion: str = "average",
-        max_memory: int | None = None,
-        scratch_dir: str | Path | None = None,
+        **overrides: Any,
     ) -> None:
         import torch
 
         from volsr.devices import resolve_device
-        from volsr.inference.sliding import BLENDS
 
-        if getattr(model, "upsampling", "pre") not in ("pre", "post", "progressive"):
+        if not isinstance(model, Network) or model.upsampling not in ("pre", "post",
+                                                                      "progressive"):
             raise ConfigError(f"{type(model).__name__} is not a network; interpolation "
                               "baselines run through volsr.super_resolve")
-        self.device = device if isinstance(device, torch.device) else resolve_device(str(device))
-        self.model = model.eval().to(self.device)
+        device = overrides.get("device")
+        if isinstance(device, torch.device):
+            overrides["device"] = str(device)
+        self.window = (window or WindowSettings()).with_overrides(overrides)
+        self.device = (device if isinstance(device, torch.device)
+                       else resolve_device(self.window.device))
+        self.model: Network = cast(Any, model).eval().to(self.device)  # a torch module
         self.model_name = model_name or type(model).__name__
         self.normalization = dict(normalization) if normalization is not None else None
-        s = scale if scale is not None else getattr(model, "scale", (1.0, 1.0, 1.0))
+        s = scale if scale is not None else model.scale
         self.scale = tuple(float(v) for v in np.atleast_1d(np.asarray(s, dtype=float)))
-        if blend not in BLENDS:
-            raise ConfigError(f"blend must be one of {BLENDS}, got {blend!r}")
-        if not 0 <= float(overlap) < 1:
-            raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
-        if int(sw_batch_size) < 1:
-            raise ConfigError(f"sw_batch_size must be >= 1, got {sw_batch_size}")
-        if patch_size is not None:
-            patch_size = tuple(int(v) for v in patch_size)
-            if len(patch_size) != 3 or min(patch_size) < 1:
-                raise ConfigError(f"patch size needs 3 positive integers, got {list(patch_size)}")
-        self.patch_size = patch_size
-        self.overlap = float(overlap)
-        self.blend = blend
-        self.sw_batch_size = int(sw_batch_size)
-        self.tta = bool(tta)
-        self.halo = halo
-        self.amp = bool(amp)
         self.weights = weights
         if through_plane_axis is not None and int(through_plane_axis) not in (0, 1, 2):
             raise ConfigError(f"through_plane_axis must be 0, 1 or 2, got {through_plane_axis}")
         self.through_plane_axis = None if through_plane_axis is None else int(through_plane_axis)
-        from volsr.inference.slicewise import FUSIONS
-
-        if fusion not in FUSIONS:
-            raise ConfigError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
-        self.fusion = str(fusion)
-        if max_memory is not None and int(max_memory) <= 0:
-            raise ConfigError(f"max_memory must be a positive number of bytes, got {max_memory}")
-        self.max_memory = None if max_memory is None else int(max_memory)
-        self.scratch_dir = None if scratch_dir is None else Path(scratch_dir)
         self.last_memory_plan: Any = None
 
     @property
+    def spatial_dims(self) -> int:
+        return int(self.model.spatial_dims)
+
+    @property
+    def native_scale(self) -> tuple[float, ...]:
+        """The trained factor per voxel axis (3 entries; a 2D network's third is 1)."""
+        return self.scale if len(self.scale) == 3 else (*self.scale, 1.0)
+
+    @property
     def upsampling(self) -> str:
-        return str(getattr(self.model, "upsampling", "pre"))
+        return str(self.model.upsampling)
 
     # -- construction ------------------------------------------------------------------
 
@@ -147,17 +123,17 @@ class Predictor:
     def from_pretrained(cls, name_or_path: str | Path, **overrides: Any) -> Predictor:
         """Load a bundled model (``"default"`` too), a weights folder or file, or a run folder.
 
-        ``overrides`` replace the defaults stored with the weights (``patch_size``,
-        ``overlap``, ``blend``, ``sw_batch_size``, ``tta``, ``device``, ``amp``,
-        ``normalization``, ``halo``); ``None`` values are ignored.
+        ``overrides`` (:class:`~volsr.inference.settings.WindowSettings` names,
+        ``normalization`` and ``through_plane_axis``) replace the defaults stored with the
+        weights; ``None`` values are ignored.
         """
         from volsr.checkpoint import load_weights
         from volsr.weights import bundled_models, resolve_bundled
 
-        bad = sorted(set(overrides) - set(_OVERRIDABLE))
-        if bad:
-            raise ConfigError(f"unknown predictor option(s) {bad}; known: {list(_OVERRIDABLE)}")
         opts = {k: v for k, v in overrides.items() if v is not None}
+        model_opts = {k: opts.pop(k) for k in ("normalization", "through_plane_axis")
+                      if k in opts}
+        window = WindowSettings().with_overrides(opts)  # unknown names fail before loading
         path = Path(name_or_path)
         if not path.exists():
             found = resolve_bundled(str(name_or_path))
@@ -166,33 +142,31 @@ class Predictor:
                 raise InputError(f"no weights folder or bundled model named {str(name_or_path)!r} "
                                  f"(bundled models: {known})")
             path = found
-        device = opts.pop("device", "auto")
         model, meta = load_weights(path, device="cpu")
-        settings: dict[str, Any] = {k: v for k, v in meta.inference.items()
-                                    if k in ("patch_size", "overlap", "blend", "sw_batch_size",
-                                             "tta", "through_plane_axis")}
-        settings.update(opts)
-        settings.setdefault("normalization", meta.normalization)
-        return cls(model, model_name=meta.model_name, scale=meta.scale or None, device=device,
-                   weights=meta, **settings)
+        stored = {k: v for k, v in meta.inference.items() if k in _STORED}
+        window = WindowSettings.from_mapping(stored).with_overrides(opts)
+        model_opts.setdefault("normalization", meta.normalization)
+        model_opts.setdefault("through_plane_axis", meta.inference.get("through_plane_axis"))
+        return cls(model, model_name=meta.model_name, scale=meta.scale or None, window=window,
+                   weights=meta, **model_opts)
 
     # -- running -----------------------------------------------------------------------
 
     def record(self) -> dict[str, Any]:
         """JSON-ready description for sidecars: model, weights (path, sha256), settings."""
-        w = self.weights
+        meta, w = self.weights, self.window
         return {
             "name": self.model_name,
             "upsampling": self.upsampling,
             "scale": list(self.scale),
-            "weights": None if w is None else str(Path(w.folder).resolve()),
-            "weights_sha256": None if w is None else w.sha256,
+            "weights": None if meta is None else str(Path(meta.folder).resolve()),
+            "weights_sha256": None if meta is None else meta.sha256,
             "normalization": self.normalization,
-            "patch_size": None if self.patch_size is None else list(self.patch_size),
-            "overlap": self.overlap,
-            "blend": self.blend,
-            "tta": self.tta,
-            "fusion": self.fusion,
+            "patch_size": None if w.patch_size is None else list(w.patch_size),
+            "overlap": w.overlap,
+            "blend": w.blend,
+            "tta": w.tta,
+            "fusion": w.fusion,
             "device": str(self.device),
         }
 
@@ -207,10 +181,15 @@ class Predictor:
         target_spacing: float | Sequence[float] | None = None,
         isotropic: bool = False,
         reference: Grid | None = None,
+        max_memory: int | None = None,
+        scratch_dir: str | Path | None = None,
     ) -> Volume:
         """Super-resolve ``volume`` onto the requested grid.
 
-        With no grid option the network's trained scale is used.
+        With no grid option the network's trained scale is used. ``max_memory``: bytes
+        of RAM the run may use (default: what is available); when the estimated peak
+        exceeds it, the output-grid buffer is memory-mapped on disk in ``scratch_dir``
+        (default: the system temporary folder; :mod:`volsr.inference.memory`).
 
         Returns:
             float32 Volume on the planned grid, intensities in the input's units, with
@@ -226,11 +205,13 @@ class Predictor:
         from volsr.data.normalize import fit_normalization
         from volsr.inference.sliding import min_volume_size, sliding_window_predict
 
+        if max_memory is not None and int(max_memory) <= 0:
+            raise ConfigError(f"max_memory must be a positive number of bytes, got {max_memory}")
         if scale is None and target_spacing is None and not isotropic and reference is None:
-            scale = self.scale if len(self.scale) == 3 else (*self.scale, 1.0)
+            scale = self.native_scale
         plan = plan_output_grid(volume.grid, scale=scale, target_spacing=target_spacing,
                                 isotropic=isotropic, reference=reference)
-        c_in = int(getattr(self.model, "in_channels", volume.channels))
+        c_in = int(self.model.in_channels)
         if volume.channels != c_in:
             raise InputError(f"model {self.model_name} takes {c_in} channel(s), the volume has "
                              f"{volume.channels}")
@@ -238,18 +219,15 @@ class Predictor:
         arr = volume.data.astype(np.float32, copy=True)  # normalise in place, in float32
         arr -= np.float32(norm.offset)
         arr /= np.float32(norm.scale)
-        two_d = int(getattr(self.model, "spatial_dims", 3)) == 2
-        mem, thickness = self._plan_memory(volume, plan, two_d)
+        two_d = self.spatial_dims == 2
+        mem, thickness = self._plan_memory(volume, plan, two_d, max_memory, scratch_dir)
         if two_d:
             from volsr.inference.slicewise import predict_slicewise
 
             buffer = (mem.allocate((volume.channels, *plan.grid.shape))
                       if self.upsampling == "pre" else None)
-            out = predict_slicewise(
-                self.model, arr, plan, fusion=self.fusion, patch_size=self.patch_size,
-                overlap=self.overlap, blend=self.blend, sw_batch_size=self.sw_batch_size,
-                tta=self.tta, halo=self.halo, amp=self.amp, name=self.model_name,
-                buffer=buffer, thickness=thickness)
+            out = predict_slicewise(self.model, arr, plan, self.window, name=self.model_name,
+                                    buffer=buffer, thickness=thickness)
             return self._finish(volume, out, plan, norm)
         if self.upsampling == "pre":
             from volsr.inference.slabs import interpolate_in_slabs
@@ -270,15 +248,12 @@ class Predictor:
             if swap is not None:  # bring the upsampled axis where the network learned it
                 sub = np.swapaxes(sub, 1 + swap[0], 1 + swap[1])
             x = torch.from_numpy(np.ascontiguousarray(sub))[None]
-            y = sliding_window_predict(
-                self.model, x, patch_size=self.patch_size, overlap=self.overlap,
-                blend=self.blend, sw_batch_size=self.sw_batch_size, tta=self.tta,
-                halo=self.halo, amp=self.amp)
+            y = sliding_window_predict(self.model, x, self.window)
             del x
             res = y[0].numpy()
             return res if swap is None else np.swapaxes(res, 1 + swap[0], 1 + swap[1])
 
-        c_out = int(getattr(self.model, "out_channels", arr.shape[0]))
+        c_out = int(self.model.out_channels)
         if self.upsampling == "pre" and c_out == arr.shape[0]:
             # a local operator on the output grid: slab by slab, written in place
             from volsr.inference.slabs import receptive_radius, refine_in_slabs
@@ -291,41 +266,21 @@ class Predictor:
             out = np.ascontiguousarray(out)
         return self._finish(volume, out, plan, norm)
 
-    def _plan_memory(self, volume: Volume, plan: GridPlan, two_d: bool) -> tuple[Any, int]:
-        """Memory preflight (:func:`~volsr.inference.memory.plan_memory`) and slab size."""
-        from volsr.inference.memory import plan_memory
-        from volsr.inference.slabs import STREAM_SLAB_BYTES, model_slab_thickness, receptive_radius
+    def _plan_memory(self, volume: Volume, plan: GridPlan, two_d: bool,
+                     max_memory: int | None, scratch_dir: str | Path | None
+                     ) -> tuple[Any, int]:
+        """Memory preflight (:func:`~volsr.inference.memory.plan_network_memory`)."""
+        from volsr.inference.memory import plan_network_memory
 
         c_in = volume.channels
-        c_out = int(getattr(self.model, "out_channels", c_in))
-        shape = (max(c_in, c_out), *plan.grid.shape)
-        radius = receptive_radius(self.model)
-        thickness = model_slab_thickness(self.model, shape)
+        c_out = int(self.model.out_channels)
         n_orient = sum(1 for s in plan.scale if abs(s - 1.0) > 1e-6)
         streamable = (self.upsampling == "pre" and c_in == c_out
-                      and (not two_d or self.fusion == "average" or n_orient < 2))
-        plane = math.prod(plan.grid.shape[1:])
-        thin = model_slab_thickness(self.model, shape, max_bytes=STREAM_SLAB_BYTES)
-        slab_vox = min(plan.grid.shape[0], thickness + 2 * radius) * plane
-        thin_vox = min(plan.grid.shape[0], thin + 2 * radius) * plane
-        out_vox = math.prod(plan.grid.shape)
-        win = out_vox if self.patch_size is None else math.prod(
-            min(p + 2 * radius, n) for p, n in zip(self.patch_size, plan.grid.shape))
-        if two_d:  # a batch of planes, not a block
-            win = min(win, max(plan.grid.shape[0] * plan.grid.shape[1],
-                               plan.grid.shape[1] * plan.grid.shape[2],
-                               plan.grid.shape[0] * plan.grid.shape[2]))
-        if streamable:
-            win = min(win, slab_vox)
-        mem = plan_memory(
-            input_bytes=int(volume.data.nbytes), input_voxels=math.prod(volume.spatial_shape),
-            channels=c_in, out_shape=tuple(plan.grid.shape), out_channels=c_out,
-            model=self.model, streamable=streamable, window_voxels=win, slab_voxels=slab_vox,
-            stream_slab_voxels=thin_vox, max_bytes=self.max_memory,
-            scratch_dir=self.scratch_dir)
-        if mem.mode == "memmap":
-            thickness = thin
-        (log.warning if mem.mode == "memmap" else log.debug)("%s", mem.describe())
+                      and (not two_d or self.window.fusion == "average" or n_orient < 2))
+        mem, thickness = plan_network_memory(
+            self.model, int(volume.data.nbytes), tuple(volume.spatial_shape), c_in, plan,
+            patch_size=self.window.patch_size, two_d=two_d, streamable=streamable,
+            max_memory=max_memory, scratch_dir=scratch_dir)
         self.last_memory_plan = mem
         return mem, thickness
 
@@ -367,8 +322,7 @@ class Predictor:
         slices), and swapped back afterwards.
         """
         axis = self.through_plane_axis
-        if axis is None or self.upsampling != "pre" or int(getattr(self.model, "spatial_dims",
-                                                                   3)) != 3:
+        if axis is None or self.upsampling != "pre" or self.spatial_dims != 3:
             return None
         coarse = [i for i, s in enumerate(plan.scale) if s > 1.0 + 1e-6]
         if len(coarse) != 1 or coarse[0] == axis:
@@ -379,24 +333,41 @@ class Predictor:
 
     def run_file(self, in_path: str | Path, out_path: str | Path, *, overwrite: bool = False,
                  **grid: Any) -> Path:
-        """Read, super-resolve and write one file (atomic, with a JSON sidecar)."""
-        from volsr.inference.runner import InferSettings, run_inference
+        """Read, super-resolve and write one file (atomic, with a JSON sidecar); no grid
+        option: the trained scale."""
+        from volsr.inference.case import run_case
+        from volsr.inference.files import plan_cases, same_file
+        from volsr.inference.records import InferSettings
 
         def three(v: Any) -> tuple[float, ...]:
             return tuple(float(f) for f in np.broadcast_to(np.asarray(v, float), 3))
 
-        settings = InferSettings(model=self.model_name, isotropic=bool(grid.get("isotropic")))
+        info = self.record()
+        settings = InferSettings(model=self.model_name, isotropic=bool(grid.get("isotropic")),
+                                 weights=info["weights"], weights_sha256=info["weights_sha256"])
+        reference = grid.get("reference")
         if grid.get("scale") is not None:
             settings.scale = three(grid["scale"])
         elif grid.get("target_spacing") is not None:
             settings.target_spacing = three(grid["target_spacing"])
-        elif grid.get("reference") is not None:
-            settings.reference = str(grid["reference"])
+        elif reference is not None:
+            settings.reference = str(reference)
+            if not isinstance(reference, Grid):
+                from volsr.io import load_volume
+
+                ref = load_volume(reference)
+                reference = Grid(ref.spatial_shape, ref.affine)
         elif not settings.isotropic:
-            settings.scale = three(self.scale if len(self.scale) == 3 else (*self.scale, 1.0))
-        run_inference(in_path, out_path, settings, predictor=self, overwrite=overwrite,
-                      progress=False)
-        return Path(out_path)
+            settings.scale = three(self.native_scale)
+        pairs = plan_cases(Path(in_path), Path(out_path))
+        if len(pairs) != 1:
+            raise InputError("run_file takes one file; 'volsr infer' runs folders",
+                             path=in_path)
+        src, dst = pairs[0]
+        if same_file(src, dst):
+            raise OutputError("output path is the input file; choose another name", path=dst)
+        run_case(src, dst, settings, self, reference, overwrite=overwrite)
+        return dst
 
     def _check_post_plan(self, volume: Volume, plan: GridPlan) -> None:
         from volsr.inference.sliding import volume_scale
@@ -416,15 +387,3 @@ class Predictor:
 
 
 __all__ = ["Predictor"]
-
-
-def _per_channel(arr: np.ndarray, fn: Any) -> np.ndarray:
-    """Apply ``fn`` to each channel of ``(C, ...)`` without an extra full-size copy."""
-    first = fn(arr[0])
-    if arr.shape[0] == 1:
-        return first[None]
-    out = np.empty((arr.shape[0], *first.shape), dtype=first.dtype)
-    out[0] = first
-    for c in range(1, arr.shape[0]):
-        out[c] = fn(arr[c])
-    return out

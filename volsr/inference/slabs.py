@@ -22,9 +22,10 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
+
+from volsr.inference.protocol import Network
 
 __all__ = ["interpolate_in_slabs", "model_slab_thickness", "receptive_radius",
            "refine_in_slabs", "slab_budget", "slab_thickness"]
@@ -62,18 +63,18 @@ def slab_budget(arr: np.ndarray) -> int | None:
     return STREAM_SLAB_BYTES if isinstance(arr, np.memmap) else None
 
 
-def receptive_radius(model: Any) -> int:
+def receptive_radius(model: Network) -> int:
     """Largest receptive radius over the network's axes, in voxels (uncapped): the slab
     context that makes slab-wise refinement equal one pass."""
-    rf = [int(v) for v in getattr(model, "receptive_field", lambda: (1,))()]
+    rf = [int(v) for v in model.receptive_field()]
     return max(0, math.ceil((max(rf) - 1) / 2))
 
 
-def model_slab_thickness(model: Any, shape: tuple[int, ...], *,
+def model_slab_thickness(model: Network, shape: tuple[int, ...], *,
                          max_bytes: int | None = None) -> int:
     """:func:`slab_thickness` along axis 1 of ``shape`` for ``model``: at least its
     receptive radius and its minimum input size."""
-    need = max(int(v) for v in getattr(model, "min_input_size", lambda: (1,))())
+    need = max(int(v) for v in model.min_input_size())
     t = slab_thickness(shape, radius=receptive_radius(model), axis=1, max_bytes=max_bytes)
     return max(t, need)
 

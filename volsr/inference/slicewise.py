@@ -8,7 +8,7 @@ requested factor per voxel axis (``plan.scale``; "changed" means a factor other 
 * **through-plane SR** (one changed axis ``a``, e.g. thick slices ``(1, 1, 4)``): the
   two families of planes that contain ``a`` (for ``a = z``: the xz slices and the yz
   slices); the two estimates are fused with ``fusion`` (``"average"``, default, or
-  ``"fba"``, Fourier burst accumulation, :mod:`volsr.ssr.fuse`);
+  ``"fba"``, Fourier burst accumulation, :mod:`volsr.inference.fusion`);
 * **all axes changed** (e.g. isotropic x2): ``"pre"`` networks refine the slices of all
   three orientations and fuse them;
 * **no axis changed**: ``"pre"`` networks refine the axial (across-z) slices.
@@ -38,21 +38,22 @@ in-plane case with one slice (:func:`predict_image2d`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from volsr.errors import ConfigError, InputError
 from volsr.inference.grid import GridPlan
+from volsr.inference.protocol import Network
+from volsr.inference.settings import FUSIONS, WindowSettings
 
 __all__ = ["FUSIONS", "SlicePlan", "area_downsample", "image_factor", "plan_slices",
            "predict_image2d", "predict_slicewise"]
 
 log = logging.getLogger(__name__)
 
-FUSIONS = ("average", "fba")
 _TOL = 1e-6
 
 
@@ -113,89 +114,66 @@ def _plane(k: int) -> tuple[int, int]:
 
 
 def predict_slicewise(
-    model: Any,
+    model: Network | Sequence[Network],
     arr: np.ndarray,
     plan: GridPlan,
+    window: WindowSettings | None = None,
     *,
-    fusion: str = "average",
-    patch_size: Sequence[int] | None = None,
-    overlap: float = 0.25,
-    blend: str = "gaussian",
-    sw_batch_size: int = 1,
-    tta: bool = False,
-    halo: int | Sequence[int] | str = "auto",
-    amp: bool = True,
     name: str | None = None,
     buffer: np.ndarray | None = None,
     thickness: int | None = None,
+    flips: bool = False,
+    target_last: bool = False,
+    fba_p: float = 11.0,
 ) -> np.ndarray:
     """Apply a 2D network to a normalised volume, slice by slice, onto ``plan.grid``.
 
     Args:
-        model: a 2D :class:`~volsr.models.networks.SRNet` in eval mode on its device.
+        model: a 2D :class:`~volsr.models.networks.SRNet` in eval mode on its device, or
+            a chain (sequence) of ``"pre"`` ones applied in turn, each refining the fused
+            result of the one before (self-SR's anti-aliasing then super-resolution).
         arr: ``(C, X, Y, Z)`` float32 input on the input grid (normalised).
         plan: the output grid (:func:`volsr.inference.plan_output_grid`).
-        fusion: ``"average"`` or ``"fba"`` for several orientations.
-        patch_size: sliding-window size in output voxels per volume axis (None: whole
-            slices at once); overlap, blend, sw_batch_size, tta, halo, amp: see
-            :func:`volsr.inference.sliding.sliding_window_predict`.
+        window: the settings (:class:`~volsr.inference.settings.WindowSettings`):
+            ``patch_size`` is the window size in output voxels per volume axis (None:
+            whole slices at once), ``fusion`` combines several orientations; the rest as
+            for :func:`volsr.inference.sliding.sliding_window_predict`.
         name: the model's name, for messages.
         buffer: for ``"pre"`` networks, a float32 ``(C, *plan.grid.shape)`` array (e.g. a
             memmap) to interpolate into and, with average fusion, to refine in place slab
             by slab; default: a new array.
         thickness: slab thickness (voxels along X) of that; default:
             :func:`~volsr.inference.slabs.model_slab_thickness` (thinner for a memmap).
+        flips: ``"pre"`` networks: also run every orientation with its first plane axis
+            reversed, as one more estimate to fuse (self-SR's four orientations).
+        target_last: through-plane ``"pre"`` runs: make the upsampled axis the second
+            axis of every plane (the way self-SR networks are trained) instead of
+            keeping the plane's axes in increasing order.
+        fba_p: the magnitude exponent of ``"fba"`` fusion.
 
     Returns:
         ``(C_out, *plan.grid.shape)`` float32 array (still normalised).
 
     Raises:
-        ConfigError: unknown fusion, a post network asked for factors it cannot produce.
+        ConfigError: not a 2D network, a chain of non-``"pre"`` networks, a post network
+            asked for factors it cannot produce.
         InputError: planes smaller than the network's minimum input size.
     """
-    if fusion not in FUSIONS:
-        raise ConfigError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
-    if int(getattr(model, "spatial_dims", 3)) != 2:
-        raise ConfigError(f"{name or type(model).__name__} is not a 2D network")
-    name = name or type(model).__name__
+    w = window if window is not None else WindowSettings()
+    chain = list(model) if isinstance(model, Sequence) else [model]
+    first = chain[0]
+    name = name or type(first).__name__
+    for m in chain:
+        if m.spatial_dims != 2:
+            raise ConfigError(f"{name} is not a 2D network")
     sp = plan_slices(plan.scale)
-    kind = getattr(model, "upsampling", "pre")
-    run = dict(patch_size=patch_size, overlap=overlap, blend=blend, sw_batch_size=sw_batch_size,
-               tta=tta, halo=halo, amp=amp)
+    kind = first.upsampling
+    if len(chain) > 1 and any(m.upsampling != "pre" for m in chain):
+        raise ConfigError(f"{name}: only 'pre' 2D networks can be chained")
     if kind == "pre":
-        from volsr.inference.slabs import (
-            interpolate_in_slabs,
-            model_slab_thickness,
-            receptive_radius,
-            refine_in_slabs,
-            slab_budget,
-        )
-
-        shape = (arr.shape[0], *plan.grid.shape)
-        if buffer is not None and tuple(buffer.shape) != shape:
-            raise ValueError(f"buffer has shape {buffer.shape}, expected {shape}")
-        src = buffer if buffer is not None else np.empty(shape, np.float32)
-        if thickness is None:
-            thickness = model_slab_thickness(model, shape, max_bytes=slab_budget(src))
-        interpolate_in_slabs(arr, plan.step, plan.offset, src, thickness=thickness)
-        same = {}
-        for k in sp.slice_axes:
-            p0, p1 = _plane(k)
-            same[k] = abs(plan.scale[p0] - plan.scale[p1]) <= _TOL * max(plan.scale[p0], 1.0)
-
-        def refine(vol: np.ndarray) -> np.ndarray:
-            ests = [_run_plane(model, vol, k, (1, 1), same[k], name, run)
-                    for k in sp.slice_axes]
-            return _fuse(ests, fusion)
-
-        log.debug("%s: %s slice-wise over axes %s", name, sp.mode, sp.slice_axes)
-        c_out = int(getattr(model, "out_channels", src.shape[0]))
-        if fusion == "fba" and len(sp.slice_axes) > 1 or c_out != src.shape[0]:
-            return refine(src)  # FBA weighs global 3D frequencies: one pass
-        # averaged planes are a local operator: slab by slab along X, in place
-        return refine_in_slabs(refine, src, radius=receptive_radius(model), axis=1,
-                               thickness=thickness)
-    s = tuple(int(v) for v in model.integer_scale())
+        return _pre_slicewise(chain, arr, plan, sp, w, name, buffer, thickness, flips,
+                              target_last, fba_p)
+    s = tuple(int(v) for v in first.integer_scale())
     if sp.mode in ("all_axes", "identity"):
         raise ConfigError(
             f"model {name} is a 2D post-upsampling network (x{s[0]}, x{s[1]} in its plane); "
@@ -207,7 +185,7 @@ def predict_slicewise(
         f3 = [1, 1, 1]
         f3[p0], f3[p1] = s
         _check_post(plan, arr.shape[1:], f3, name, s)
-        return _run_plane(model, arr, k, (1, 1), s[0] == s[1], name, run)
+        return _run_plane(first, arr, (p0, p1, k), (1, 1), s[0] == s[1], name, w)
     a = int(sp.target_axis)  # type: ignore[arg-type]
     ests = []
     for k in sp.slice_axes:
@@ -218,11 +196,59 @@ def predict_slicewise(
         _check_post(plan, arr.shape[1:], f3, name, s)
         other = p1 if a == p0 else p0
         extra = (s[0], 1) if other == p0 else (1, s[1])
-        y = _run_plane(model, arr, k, extra, s[0] == s[1], name, run)
+        y = _run_plane(first, arr, (p0, p1, k), extra, s[0] == s[1], name, w)
         ests.append(area_downsample(y, 1 + other, s[0] if other == p0 else s[1]))
     log.debug("%s: through-plane along axis %d from planes across %s, box-averaged back",
               name, a, sp.slice_axes)
-    return _fuse(ests, fusion)
+    return _fuse(ests, w.fusion, fba_p)
+
+
+def _pre_slicewise(chain: list[Network], arr: np.ndarray, plan: GridPlan, sp: SlicePlan,
+                   w: WindowSettings, name: str, buffer: np.ndarray | None,
+                   thickness: int | None, flips: bool, target_last: bool,
+                   fba_p: float) -> np.ndarray:
+    """``"pre"`` networks: B-spline onto ``plan.grid``, then each network of ``chain``
+    on the planned orientations, fused (slab by slab in place when that is exact)."""
+    from volsr.inference.slabs import (
+        interpolate_in_slabs,
+        model_slab_thickness,
+        receptive_radius,
+        refine_in_slabs,
+        slab_budget,
+    )
+
+    shape = (arr.shape[0], *plan.grid.shape)
+    if buffer is not None and tuple(buffer.shape) != shape:
+        raise ValueError(f"buffer has shape {buffer.shape}, expected {shape}")
+    src = buffer if buffer is not None else np.empty(shape, np.float32)
+    if thickness is None:
+        thickness = max(model_slab_thickness(m, shape, max_bytes=slab_budget(src))
+                        for m in chain)
+    interpolate_in_slabs(arr, plan.step, plan.offset, src, thickness=thickness)
+    planes = {}
+    for k in sp.slice_axes:
+        p0, p1 = _plane(k)
+        if target_last and sp.target_axis == p0:
+            p0, p1 = p1, p0
+        same = abs(plan.scale[p0] - plan.scale[p1]) <= _TOL * max(plan.scale[p0], 1.0)
+        planes[k] = (p0, p1, k), same
+    variants = (False, True) if flips else (False,)
+
+    def refine(vol: np.ndarray) -> np.ndarray:
+        for net in chain:
+            ests = [_run_plane(net, vol, planes[k][0], (1, 1), planes[k][1], name, w, flip=f)
+                    for k in sp.slice_axes for f in variants]
+            vol = _fuse(ests, w.fusion, fba_p)
+        return vol
+
+    log.debug("%s: %s slice-wise over axes %s", name, sp.mode, sp.slice_axes)
+    c_out = int(chain[-1].out_channels)
+    several = len(sp.slice_axes) * len(variants) > 1
+    if w.fusion == "fba" and several or c_out != src.shape[0]:
+        return refine(src)  # FBA weighs global 3D frequencies: one pass
+    # averaged planes are a local operator: slab by slab along X, in place
+    radius = sum(receptive_radius(m) for m in chain)
+    return refine_in_slabs(refine, src, radius=radius, axis=1, thickness=thickness)
 
 
 def _req(plan: GridPlan) -> tuple[float, ...]:
@@ -244,18 +270,21 @@ def _check_post(plan: GridPlan, shape: Sequence[int], f3: Sequence[int], name: s
             "with the model's factor or a 'pre' model)")
 
 
-def _run_plane(model: Any, vol: np.ndarray, k: int, extra: tuple[int, int], transpose: bool,
-               name: str, run: dict[str, Any]) -> np.ndarray:
-    """The network on every slice across axis ``k`` of ``vol`` ``(C, X, Y, Z)``.
+def _run_plane(model: Network, vol: np.ndarray, axes: tuple[int, int, int],
+               extra: tuple[int, int], transpose: bool, name: str, w: WindowSettings, *,
+               flip: bool = False) -> np.ndarray:
+    """The network on every slice across axis ``axes[2]`` of ``vol`` ``(C, X, Y, Z)``,
+    its planes' rows along ``axes[0]`` and columns along ``axes[1]``.
 
     ``extra`` multiplies the window size along the two plane axes (output voxels that
-    are averaged away afterwards).
+    are averaged away afterwards); ``flip`` reverses the rows before the network and
+    its output after it.
     """
     import torch
 
     from volsr.inference.sliding import sliding_window_predict
 
-    p0, p1 = _plane(k)
+    p0, p1, k = axes
     need = tuple(int(v) for v in model.min_input_size())
     have = (vol.shape[1 + p0], vol.shape[1 + p1])
     if have[0] < need[0] or have[1] < need[1]:
@@ -263,62 +292,66 @@ def _run_plane(model: Any, vol: np.ndarray, k: int, extra: tuple[int, int], tran
                          f"at least {list(need)} pixels, the slices across axis {k} have "
                          f"{list(have)}")
     order = (0, 1 + p0, 1 + p1, 1 + k)
-    x = torch.from_numpy(np.ascontiguousarray(vol.transpose(order)))[None]
-    patch = run["patch_size"]
+    view = vol.transpose(order)
+    x = torch.from_numpy(np.ascontiguousarray(view[:, ::-1] if flip else view))[None]
+    patch = w.patch_size
     if patch is not None:
-        p = [int(v) for v in np.broadcast_to(np.asarray(patch, dtype=int), 3)]
-        patch = [p[p0] * extra[0], p[p1] * extra[1], p[k]]
-    y = sliding_window_predict(model, x, **{**run, "patch_size": patch}, transpose=transpose)
+        patch = (patch[p0] * extra[0], patch[p1] * extra[1], patch[k])
+    y = sliding_window_predict(model, x, replace(w, patch_size=patch), transpose=transpose)
     del x
+    res = y[0].numpy()
+    if flip:
+        res = res[:, ::-1]
     back = np.argsort(order)
-    return np.ascontiguousarray(y[0].numpy().transpose(back), dtype=np.float32)
+    return np.ascontiguousarray(res.transpose(back), dtype=np.float32)
 
 
-def _fuse(estimates: list[np.ndarray], fusion: str) -> np.ndarray:
+def _fuse(estimates: list[np.ndarray], fusion: str, p: float = 11.0) -> np.ndarray:
     if len(estimates) == 1:
         return estimates[0]
-    from volsr.ssr.fuse import average_fusion, fourier_burst_fusion
+    from volsr.inference.fusion import average_fusion, fourier_burst_fusion
 
     if fusion == "average":
         return average_fusion(estimates)
-    return np.stack([fourier_burst_fusion([e[c] for e in estimates])
+    return np.stack([fourier_burst_fusion([e[c] for e in estimates], p)
                      for c in range(estimates[0].shape[0])])
 
 
-def predict_image2d(predict: Callable[..., Any], image: Any, *,
-                    scale: float | Sequence[float] | None = None) -> Any:
+def predict_image2d(predictor: Any, image: Any, *,
+                    scale: float | Sequence[float] | None = None,
+                    max_memory: int | None = None) -> Any:
     """Super-resolve an :class:`~volsr.io.image2d.Image2D` with a volume predictor.
 
     Args:
-        predict: ``predict(volume, scale=...) -> Volume``: a
-            :class:`~volsr.inference.predictor.Predictor` of a 2D network, or an
-            interpolation function. 3D networks are refused.
+        predictor: a :class:`~volsr.inference.protocol.VolumePredictor` of a 2D network
+            or an interpolation baseline (``spatial_dims`` None). 3D networks are refused.
         image: the image.
         scale: one factor (both axes) or ``(rows, columns)``; default: the 2D network's
             own factor.
+        max_memory: bytes of RAM the run may use (see the predictor's ``run``).
 
     Returns:
         A new Image2D (spacing divided and DPI multiplied by the factor, same metadata).
 
     Raises:
-        ConfigError: a 3D network, no factor for an interpolation function, bad factors.
+        ConfigError: a 3D network, no factor for an interpolation baseline, bad factors.
     """
-    net = getattr(predict, "model", None)
-    name = getattr(predict, "model_name", None) or type(net).__name__
-    if net is not None and int(getattr(net, "spatial_dims", 2)) != 2:
+    name = predictor.model_name
+    if predictor.spatial_dims not in (None, 2):
         raise ConfigError(f"model {name} is a 3D network; a 2D image needs a 2D network "
                           "(e.g. edsr_2d, see 'volsr models') or an interpolation baseline")
     if scale is None:
-        if net is None or getattr(net, "scale", None) is None:
+        if predictor.native_scale is None:
             raise ConfigError("give the factor (--scale S) to super-resolve a 2D image with "
                               "an interpolation baseline")
-        scale = tuple(float(v) for v in net.scale)[:2]
+        scale = tuple(float(v) for v in predictor.native_scale)[:2]
     s = np.atleast_1d(np.asarray(scale, dtype=float))
     s = np.repeat(s, 2) if s.size == 1 else s
     if s.shape != (2,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise ConfigError(f"a 2D image needs one factor or two (rows, columns), got "
                           f"{np.atleast_1d(scale).tolist()}")
-    out = predict(image.to_volume(), scale=(float(s[0]), float(s[1]), 1.0))
+    out = predictor.run(image.to_volume(), scale=(float(s[0]), float(s[1]), 1.0),
+                        max_memory=max_memory)
     return image.with_volume(out)
 
 

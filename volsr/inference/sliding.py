@@ -23,49 +23,43 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import operator
-from collections.abc import Sequence
-from typing import Any
+from typing import cast
 
 import torch
 
-from volsr.errors import ConfigError
+from volsr.inference.protocol import Network
+from volsr.inference.settings import BLENDS, WindowSettings
 
 log = logging.getLogger(__name__)
 
-BLENDS = ("gaussian", "constant")
 MAX_AUTO_HALO = 16
+PIXELS_PER_BATCH = 1 << 21  # 2D networks: slices per forward pass bounded by pixel count
 
 
-def model_device(model: Any) -> torch.device:
+def model_device(model: Network) -> torch.device:
     """Device of the model's first parameter (CPU for parameter-free modules)."""
     for p in model.parameters():
         return p.device
     return torch.device("cpu")
 
 
-def volume_scale(model: Any) -> tuple[int, int, int]:
+def volume_scale(model: Network) -> tuple[int, int, int]:
     """Integer output/input size ratio per axis of a 3D volume (1 for ``"pre"`` models)."""
-    kind = getattr(model, "upsampling", "pre")
-    dims = int(getattr(model, "spatial_dims", 3))
-    if kind == "pre":
+    if model.upsampling == "pre":
         return (1, 1, 1)
     s = tuple(int(v) for v in model.integer_scale())
-    return (*s, 1) if dims == 2 else s  # type: ignore[return-value]
+    return (*s, 1) if model.spatial_dims == 2 else s  # type: ignore[return-value]
 
 
-def min_volume_size(model: Any) -> tuple[int, int, int]:
+def min_volume_size(model: Network) -> tuple[int, int, int]:
     """Smallest input size per axis (3D; 2D networks need nothing along Z)."""
-    m = tuple(int(v) for v in getattr(model, "min_input_size", lambda: (1, 1, 1))())
+    m = tuple(int(v) for v in model.min_input_size())
     return (*m, 1) if len(m) == 2 else m  # type: ignore[return-value]
 
 
-def auto_halo(model: Any) -> tuple[int, int, int]:
+def auto_halo(model: Network) -> tuple[int, int, int]:
     """Receptive radius per axis in input voxels, capped at :data:`MAX_AUTO_HALO`."""
-    rf_fn = getattr(model, "receptive_field", None)
-    if rf_fn is None:
-        return (0, 0, 0)
-    rf = [int(v) for v in rf_fn()]
+    rf = [int(v) for v in model.receptive_field()]
     if len(rf) == 2:
         rf.append(1)
     return tuple(min(MAX_AUTO_HALO, max(0, math.ceil((r - 1) / 2))) for r in rf)  # type: ignore
@@ -92,12 +86,12 @@ def tta_transforms(two_d: bool, transpose: bool = True) -> list[tuple[tuple[int,
 class _Forward:
     """The model as a batch function with 2D-slicing, dihedral/flip TTA and autocast."""
 
-    def __init__(self, model: Any, *, tta: bool, amp: bool, transpose: bool = True) -> None:
+    def __init__(self, model: Network, *, tta: bool, amp: bool, transpose: bool = True) -> None:
         self.model = model
         self.device = model_device(model)
-        self.two_d = int(getattr(model, "spatial_dims", 3)) == 2
+        self.two_d = model.spatial_dims == 2
         self.amp = amp and self.device.type == "cuda"
-        if self.two_d and getattr(model, "upsampling", "pre") != "pre":
+        if self.two_d and model.upsampling != "pre":
             s = tuple(int(v) for v in model.integer_scale())
             transpose = transpose and s[0] == s[1]  # a transposed (s0, s1) net is (s1, s0)
         self.flips: list[tuple[tuple[int, ...], bool]] = [((), False)]
@@ -105,10 +99,12 @@ class _Forward:
             self.flips = tta_transforms(self.two_d, transpose)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        if self.two_d:
+        if self.two_d:  # slices in batches of about PIXELS_PER_BATCH input pixels
             b, c, nx, ny, nz = x.shape
             xs = x.permute(0, 4, 1, 2, 3).reshape(b * nz, c, nx, ny)
-            ys = self.model(xs)
+            per = max(1, PIXELS_PER_BATCH // max(1, nx * ny))
+            ys = (self.model(xs) if xs.shape[0] <= per else
+                  torch.cat([self.model(xs[i:i + per]) for i in range(0, xs.shape[0], per)]))
             ys = ys.reshape(b, nz, *ys.shape[1:])
             return ys.permute(0, 2, 3, 4, 1)
         return self.model(x)
@@ -128,17 +124,11 @@ class _Forward:
 
 
 def sliding_window_predict(
-    model: Any,
+    model: Network,
     x: torch.Tensor,
+    window: WindowSettings | None = None,
     *,
-    patch_size: Sequence[int] | None = None,
-    overlap: float = 0.25,
-    blend: str = "gaussian",
-    sw_batch_size: int = 1,
-    tta: bool = False,
-    halo: int | Sequence[int] | str = "auto",
     device: torch.device | str | None = None,
-    amp: bool = True,
     progress: bool = False,
     transpose: bool = True,
 ) -> torch.Tensor:
@@ -147,19 +137,17 @@ def sliding_window_predict(
     Args:
         model: a network in eval mode, on its compute device (windows run there).
         x: ``(1, C, X, Y, Z)`` float tensor (CPU or the model's device).
-        patch_size: window size in *output* voxels per axis (divided by the model's
-            scale for post-upsampling networks, clipped to the volume); None: one pass.
-        overlap: fraction of overlap of neighbouring windows, in [0, 1).
-        blend: ``"gaussian"`` or ``"constant"`` weighting of overlapping windows.
-        sw_batch_size: windows per forward pass.
-        tta: test-time augmentation (:func:`tta_transforms`): 3D networks average the 8
-            flips; 2D networks the 8 flips/transposes of their plane (4 flips when
-            ``transpose`` is False or a post network's two factors differ).
-        halo: extra input context per window side (``"auto"``: the receptive radius,
-            at most 16); 0 leaves it to blending alone.
+        window: the settings (:class:`~volsr.inference.settings.WindowSettings`; default:
+            whole volume in one pass). ``patch_size`` is in *output* voxels per axis
+            (divided by the model's scale for post-upsampling networks, clipped to the
+            volume); ``tta`` (:func:`tta_transforms`): 3D networks average the 8 flips,
+            2D networks the 8 flips/transposes of their plane (4 flips when
+            ``transpose`` is False or a post network's two factors differ); ``halo``
+            ``"auto"`` is the receptive radius, at most 16, 0 leaves it to blending
+            alone; ``amp`` is float16 autocast on CUDA only. ``device`` and ``fusion``
+            are not used here (the model is already on its device).
         device: where the stitched output is kept; default: the model's device when it
             fits in half the free GPU memory, else the CPU.
-        amp: float16 autocast on CUDA (never on CPU).
         progress: show MONAI's window progress bar.
         transpose: allow the X/Y transposes in 2D TTA (only valid when the two plane
             axes have the same scale).
@@ -167,36 +155,32 @@ def sliding_window_predict(
     Returns:
         ``(1, C_out, *output_spatial)`` float32 tensor on the CPU.
     """
-    from monai.inferers import sliding_window_inference
-
+    w = window if window is not None else WindowSettings()
     if x.ndim != 5 or x.shape[0] != 1:
         raise ValueError(f"expected a (1, C, X, Y, Z) tensor, got shape {tuple(x.shape)}")
-    if blend not in BLENDS:
-        raise ConfigError(f"blend must be one of {BLENDS}, got {blend!r}")
-    if not 0 <= float(overlap) < 1:
-        raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
-    if int(sw_batch_size) < 1:
-        raise ConfigError(f"sw_batch_size must be >= 1, got {sw_batch_size}")
-    fwd = _Forward(model, tta=tta, amp=amp, transpose=transpose)
+    fwd = _Forward(model, tta=w.tta, amp=w.amp, transpose=transpose)
     x = x.float()
     shape = tuple(int(n) for n in x.shape[2:])
     scale = volume_scale(model)
     out_shape = tuple(n * s for n, s in zip(shape, scale))
-    roi = _roi(patch_size, shape, scale, min_volume_size(model))
+    roi = _roi(w.patch_size, shape, scale, min_volume_size(model))
     if roi == shape:
         log.debug("whole volume %s in one pass", shape)
         return fwd(x).cpu()
-    c_out = int(getattr(model, "out_channels", x.shape[1]))
+    from monai.inferers import sliding_window_inference  # only needed for windows
+
+    c_out = int(model.out_channels)
     out_device = torch.device(device) if device is not None else _output_device(
         fwd.device, (c_out + 1) * math.prod(out_shape) + x.numel())
-    halo3 = auto_halo(model) if halo == "auto" else _three(halo, "halo")
+    halo3 = auto_halo(model) if w.halo == "auto" else cast(tuple[int, int, int], w.halo)
     if fwd.two_d:
         halo3 = (halo3[0], halo3[1], 0)
     source = x.to(out_device) if out_device == fwd.device else x
     ctx = tuple(min(n, r + 2 * h) for n, r, h in zip(shape, roi, halo3))
-    log.debug("sliding window: roi %s, context %s, overlap %s, %s", roi, ctx, overlap, blend)
+    log.debug("sliding window: roi %s, context %s, overlap %s, %s", roi, ctx, w.overlap,
+              w.blend)
 
-    def window(_: torch.Tensor, slices: list[list[slice]]) -> torch.Tensor:
+    def one_window(_: torch.Tensor, slices: list[list[slice]]) -> torch.Tensor:
         batch, crops = [], []
         for sl in slices:
             starts = [min(max(s.start - h, 0), n - c)
@@ -209,35 +193,21 @@ def sliding_window_predict(
         return torch.stack([y[i][(slice(None), *c)] for i, c in enumerate(crops)])
 
     out = sliding_window_inference(
-        source, roi, int(sw_batch_size), window, overlap=float(overlap), mode=blend,
+        source, roi, w.sw_batch_size, one_window, overlap=w.overlap, mode=w.blend,
         sw_device=fwd.device, device=out_device, progress=progress, with_coord=True,
     )
     return out.float().cpu()
 
 
-def _roi(patch: Sequence[int] | None, shape: tuple[int, ...], scale: tuple[int, ...],
+def _roi(patch: tuple[int, int, int] | None, shape: tuple[int, ...], scale: tuple[int, ...],
          minimum: tuple[int, ...]) -> tuple[int, ...]:
     if patch is None:
         return shape
-    p = _three(patch, "patch_size")
-    if any(v < 1 for v in p):
-        raise ConfigError(f"patch_size must be positive, got {list(p)}")
-    roi = tuple(min(n, max(m, v // s, 1)) for v, s, n, m in zip(p, scale, shape, minimum))
-    if any(v > n * s for v, s, n in zip(p, scale, shape)):
-        log.info("patch %s is larger than the volume %s along some axis; using %s", list(p),
-                 list(shape), list(roi))
+    roi = tuple(min(n, max(m, v // s, 1)) for v, s, n, m in zip(patch, scale, shape, minimum))
+    if any(v > n * s for v, s, n in zip(patch, scale, shape)):
+        log.info("patch %s is larger than the volume %s along some axis; using %s",
+                 list(patch), list(shape), list(roi))
     return roi
-
-
-def _three(value: int | Sequence[int], name: str) -> tuple[int, int, int]:
-    try:
-        vals = [operator.index(value)] * 3 if not isinstance(value, Sequence) else [
-            operator.index(v) for v in value]
-    except TypeError:
-        vals = []
-    if len(vals) != 3 or any(v < 0 for v in vals):
-        raise ConfigError(f"{name} needs 1 or 3 non-negative integers, got {value!r}")
-    return tuple(vals)  # type: ignore[return-value]
 
 
 def _output_device(sw_device: torch.device, values: int) -> torch.device:

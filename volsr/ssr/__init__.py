@@ -17,7 +17,7 @@ Reference:
 """
 
 from volsr.ssr.config import BUDGETS, SSRConfig, resolve_config
-from volsr.ssr.fuse import average_fusion, fourier_burst_fusion
+from volsr.inference.fusion import average_fusion, fourier_burst_fusion
 from volsr.ssr.header import Acquisition, analyze_header
 from volsr.ssr.model import SSRModel
 from volsr.ssr.pipeline import SSRResult, self_super_resolve

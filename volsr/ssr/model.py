@@ -4,13 +4,15 @@ Applying (:meth:`SSRModel.run`), all on the volsr grid convention:
 
 1. check that the scan has the trained through-plane axis and factor;
 2. normalise intensities (fitted on this scan);
-3. cubic B-spline interpolation along the slice axis onto the *working grid*: the input
-   grid with the slice axis resampled by ``factor`` (spacing = in-plane spacing);
-4. if trained, the SAA network, then the SSR network, each run on the through-plane
+3. the inference path of 2D networks (:func:`volsr.inference.slicewise.predict_slicewise`)
+   onto the *working grid* (the input grid with the slice axis resampled by ``factor``,
+   spacing = in-plane spacing), the SAA and SSR networks as a chain of two ``"pre"``
+   networks: cubic B-spline interpolation, then each network on the through-plane
    slices cut along each in-plane axis (2D images whose second axis is the slice
    direction; with ``orientations=4`` each stack also flipped), the estimates fused by
-   Fourier burst accumulation (or averaged);
-5. cubic B-spline resampling onto the requested output grid when it is not the working
+   Fourier burst accumulation (or averaged). Window settings, devices, the memory
+   preflight and memory-mapped buffers are those of every network;
+4. cubic B-spline resampling onto the requested output grid when it is not the working
    grid, then the inverse normalisation (output in the input's units).
 
 Saved layout (``save``/``load``): ``ssr.json`` (geometry, profile, normalisation, fusion,
@@ -33,8 +35,8 @@ import numpy as np
 from volsr._version import __version__
 from volsr.errors import ConfigError, InputError
 from volsr.geometry import Grid
+from volsr.inference.settings import WindowSettings
 from volsr.io.volume import Volume
-from volsr.ssr.fuse import fuse
 from volsr.ssr.header import Acquisition, analyze_header
 from volsr.ssr.profile import SliceProfile
 from volsr.ssr.train import refine
@@ -77,6 +79,35 @@ def apply_to_slices(tn: TrainedNet, stack: np.ndarray, device: Any = "cpu") -> n
     return out
 
 
+class _Refiner:
+    """A :class:`TrainedNet` as a same-size ``"pre"`` 2D network for the inference path
+    (:class:`~volsr.inference.protocol.Network`: ``net(x)``; the networks add their input
+    themselves, ``residual=True``)."""
+
+    upsampling = "pre"
+    spatial_dims = 2
+    in_channels = out_channels = 1
+    scale = (1.0, 1.0)
+
+    def __init__(self, tn: TrainedNet) -> None:
+        self.tn = tn
+
+    def __call__(self, x: Any) -> Any:
+        return refine(self.tn.net, x)
+
+    def parameters(self) -> Any:
+        return self.tn.net.parameters()
+
+    def integer_scale(self) -> tuple[int, ...]:
+        return (1, 1)
+
+    def receptive_field(self) -> tuple[int, ...]:
+        return tuple(self.tn.net.receptive_field())
+
+    def min_input_size(self) -> tuple[int, ...]:
+        return tuple(self.tn.net.min_input_size())
+
+
 @dataclass
 class SSRModel:
     """Trained SAA (optional) and SSR networks plus what is needed to apply them.
@@ -98,6 +129,11 @@ class SSRModel:
     training: dict[str, Any] = field(default_factory=dict)
     folder: Path | None = None
     model_name: str = "ssr"
+    window: WindowSettings = field(default_factory=lambda: WindowSettings(amp=False))
+    last_memory_plan: Any = field(default=None, compare=False, repr=False)
+
+    spatial_dims = 3  # a volume predictor (VolumePredictor); 2D images are not thick-slice
+    native_scale = None  # the default grid depends on the scan (its slice axis and factor)
 
     # -- applying ------------------------------------------------------------------------
 
@@ -120,18 +156,23 @@ class SSRModel:
 
     def run(self, volume: Volume, *, scale: float | Sequence[float] | None = None,
             target_spacing: float | Sequence[float] | None = None, isotropic: bool = False,
-            reference: Grid | None = None, timings: dict[str, float] | None = None) -> Volume:
+            reference: Grid | None = None, max_memory: int | None = None,
+            scratch_dir: str | Path | None = None,
+            timings: dict[str, float] | None = None) -> Volume:
         """Super-resolve ``volume`` (default grid: slice axis at the in-plane spacing).
+
+        ``max_memory`` / ``scratch_dir``: as for :meth:`volsr.inference.Predictor.run`.
 
         Returns:
             float32 Volume on the planned grid, in the input's intensity units.
         """
         import time
-
-        import torch
+        from dataclasses import replace
 
         from volsr.data.normalize import fit_normalization
         from volsr.inference.grid import plan_output_grid
+        from volsr.inference.memory import plan_network_memory
+        from volsr.inference.slicewise import predict_slicewise
         from volsr.models.interpolation import Interpolator
 
         t0 = time.perf_counter()
@@ -141,46 +182,32 @@ class SSRModel:
             scale = w
         plan = plan_output_grid(volume.grid, scale=scale, target_spacing=target_spacing,
                                 isotropic=isotropic, reference=reference)
+        work = plan_output_grid(volume.grid, scale=w)
         norm = fit_normalization(volume.data, self.normalization)
-        arr = np.asarray(norm.forward(volume.data[0].astype(np.float64)), np.float32)
-        bspline = Interpolator("bspline")
-        x = bspline.resample(arr, w)
-        with torch.inference_mode():
-            for tn in (self.saa, self.ssr):
-                if tn is not None:
-                    x = self._apply_net(tn, x, acq)
+        arr = np.asarray(norm.forward(volume.data[0].astype(np.float64)), np.float32)[None]
+        chain = [_Refiner(tn) for tn in (self.saa, self.ssr) if tn is not None]
+        mem, thickness = plan_network_memory(
+            chain[-1].tn.net, int(volume.data.nbytes), tuple(volume.spatial_shape), 1, work,
+            patch_size=self.window.patch_size, two_d=True,
+            streamable=self.fusion == "average", max_memory=max_memory,
+            scratch_dir=scratch_dir)
+        self.last_memory_plan = mem
+        x = predict_slicewise(chain, arr, work, replace(self.window, fusion=self.fusion),
+                              name=self.model_name, buffer=mem.allocate(arr.shape[:1] + tuple(
+                                  work.grid.shape)), thickness=thickness,
+                              flips=self.orientations == 4, target_last=True,
+                              fba_p=self.fba_p)[0]
         step_w, offset_w = plan.step * w, (plan.offset + 0.5) * w - 0.5
         if not (tuple(x.shape) == tuple(plan.grid.shape) and np.allclose(step_w, 1.0)
                 and np.allclose(offset_w, 0.0, atol=1e-9)):
-            x = bspline.resample_linear(x, step_w, offset_w, plan.grid.shape)
-        data = np.asarray(norm.inverse(x.astype(np.float64)), np.float32)[None]
+            x = Interpolator("bspline").resample_linear(x, step_w, offset_w, plan.grid.shape)
+        data = np.asarray(norm.inverse(np.asarray(x, np.float64)), np.float32)[None]
         if timings is not None:
             timings["apply_s"] = time.perf_counter() - t0
         return volume.with_data(data, plan.grid.affine.copy())
 
     def __call__(self, volume: Volume, **grid: Any) -> Volume:
         return self.run(volume, **grid)
-
-    def _apply_net(self, tn: TrainedNet, vol: np.ndarray, acq: Acquisition) -> np.ndarray:
-        """The 2D network over both through-plane slice stacks, fused."""
-        flips = (False, True) if self.orientations == 4 else (False,)
-        estimates = [self._run_stack(tn, vol, u, acq, flip)
-                     for u in acq.inplane_axes for flip in flips]
-        return fuse(estimates, self.fusion, p=self.fba_p)
-
-    def _run_stack(self, tn: TrainedNet, vol: np.ndarray, u: int, acq: Acquisition,
-                   flip: bool) -> np.ndarray:
-        import torch
-
-        v = acq.inplane_axes[1] if u == acq.inplane_axes[0] else acq.inplane_axes[0]
-        src = (u, v, acq.axis)
-        stack = np.moveaxis(vol, src, (0, 1, 2))  # (slices, H = in-plane, W = slice axis)
-        if flip:
-            stack = stack[:, ::-1]
-        out = apply_to_slices(tn, stack, torch.device(self.device))
-        if flip:
-            out = out[:, ::-1]
-        return np.ascontiguousarray(np.moveaxis(out, (0, 1, 2), src))
 
     def to(self, device: Any) -> SSRModel:
         """Move both networks to ``device`` (a ``torch.device`` or its name)."""
@@ -270,8 +297,11 @@ class SSRModel:
 
     @classmethod
     def load(cls, folder: str | Path, *, device: Any = "auto", fusion: str | None = None,
-             orientations: int | None = None) -> SSRModel:
-        """Read a folder written by :meth:`save` (``fusion``/``orientations`` override).
+             orientations: int | None = None, window: WindowSettings | None = None
+             ) -> SSRModel:
+        """Read a folder written by :meth:`save` (``fusion``/``orientations`` override;
+        ``window``: sliding-window settings of the 2D networks, default whole slices in
+        float32).
 
         Raises:
             InputError: not such a folder, unreadable or inconsistent content.
@@ -314,7 +344,8 @@ class SSRModel:
                     fusion=fusion or meta.get("fusion", "fba"),
                     fba_p=float(meta.get("fba_p", 11.0)),
                     orientations=int(orientations or meta.get("orientations", 2)),
-                    training=meta.get("training") or {}, folder=folder)
+                    training=meta.get("training") or {}, folder=folder,
+                    window=window or WindowSettings(amp=False))
         if model.fusion not in ("fba", "average") or model.orientations not in (2, 4):
             raise ConfigError(f"fusion must be fba/average and orientations 2/4, got "
                               f"{model.fusion!r}, {model.orientations!r}")

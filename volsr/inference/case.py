@@ -1,0 +1,113 @@
+"""One case of ``volsr infer``: read an input, run a predictor, write the output and its
+sidecar (atomic: a temporary file renamed into place)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from volsr.errors import OutputError
+from volsr.geometry import Grid
+from volsr.inference.protocol import VolumePredictor
+from volsr.inference.records import CaseResult, InferSettings, is_complete, write_case_record
+from volsr.io import file_sha256, load_volume, save_volume
+from volsr.io.image2d import is_image2d_path
+from volsr.provenance import grid_record
+
+__all__ = ["grid_kwargs", "run_case"]
+
+log = logging.getLogger(__name__)
+
+
+def run_case(src: Path, dst: Path, settings: InferSettings, predictor: VolumePredictor,
+             reference: Grid | None, *, overwrite: bool = True, skip_existing: bool = False,
+             max_memory: int | None = None) -> CaseResult:
+    """Super-resolve ``src`` into ``dst`` with ``predictor`` and write its sidecar.
+
+    Args:
+        settings: what decides the output (grid option, dtype, volume index, ...); its
+            ``record()`` goes into the sidecar.
+        reference: the loaded grid of ``settings.reference``, if any.
+        overwrite / skip_existing: what to do when ``dst`` exists (else OutputError).
+        max_memory: bytes of RAM the run may use; a memory-mapped buffer, if needed,
+            goes into ``dst``'s folder.
+
+    Returns:
+        ``written`` or ``skipped``.
+    """
+    if dst.exists() and not overwrite:
+        if skip_existing:
+            sha = file_sha256(src)
+            if is_complete(dst, settings, sha):
+                log.info("%s: already done, skipped", dst)
+                return CaseResult(str(src), str(dst), "skipped")
+            log.info("%s: exists but its sidecar does not match; redoing it", dst)
+        else:
+            raise OutputError("already exists (use --overwrite or --skip-existing)", path=dst)
+    info = predictor.record() or None
+    if is_image2d_path(src):
+        return _one_image(src, dst, settings, predictor, info, max_memory)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    vol = load_volume(src, volume_index=settings.volume_index, series_uid=settings.series_uid)
+    sha = file_sha256(src)
+    timings["read_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    result = predictor.run(vol, **grid_kwargs(settings, reference), max_memory=max_memory,
+                           scratch_dir=dst.parent)  # a disk buffer goes beside the output
+    timings["compute_s"] = time.perf_counter() - t
+    mem = predictor.last_memory_plan
+    t = time.perf_counter()
+    save_volume(result, dst, dtype=settings.dtype or "float32", overwrite=True)
+    timings["write_s"] = time.perf_counter() - t
+    out_grid, out_desc = grid_record(result.spatial_shape, result.affine), result.describe()
+    del result
+    write_case_record(dst, settings, info, timings, vol.meta.warnings,
+                  {"path": str(src), "sha256": sha, **grid_record(vol.spatial_shape, vol.affine)},
+                  {"path": str(dst), **out_grid}, memory=None if mem is None else {
+                      "mode": mem.mode, "estimated_peak_bytes": mem.ram_bytes,
+                      "available_bytes": mem.available_bytes})
+    log.info("%s -> %s (%s)", src, dst, out_desc)
+    return CaseResult(str(src), str(dst), "written")
+
+
+def _one_image(src: Path, dst: Path, settings: InferSettings, predictor: VolumePredictor,
+               info: dict[str, Any] | None, max_memory: int | None) -> CaseResult:
+    """One 2D image: read, super-resolve, write with its bit depth, sidecar."""
+    from volsr.inference.slicewise import image_factor, predict_image2d
+    from volsr.io.image2d import load_image2d, save_image2d
+
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    img = load_image2d(src)
+    sha = file_sha256(src)
+    timings["read_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    scale = image_factor(img, scale=settings.scale, target_spacing=settings.target_spacing,
+                         isotropic=settings.isotropic, reference=settings.reference)
+    out = predict_image2d(predictor, img, scale=scale, max_memory=max_memory)
+    timings["compute_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    factor = [round(float(v), 6) for v in img.spacing / out.spacing]
+    note = (f"super-resolved by volsr with {settings.model} (x{factor[0]:g} rows, "
+            f"x{factor[1]:g} columns)")
+    save_image2d(out, dst, dtype=settings.dtype or "input", overwrite=True, note=note)
+    timings["write_s"] = time.perf_counter() - t
+    write_case_record(dst, settings, info, timings, list(img.warnings),
+                  {"path": str(src), "sha256": sha, **img.record()},
+                  {"path": str(dst), "scale": factor, **out.record()})
+    log.info("%s -> %s (%s)", src, dst, out.describe())
+    return CaseResult(str(src), str(dst), "written")
+
+
+def grid_kwargs(settings: InferSettings, reference: Grid | None) -> dict[str, Any]:
+    """The grid option of ``settings`` as keyword arguments of ``predictor.run``."""
+    if reference is not None:
+        return {"reference": reference}
+    if settings.scale is not None:
+        return {"scale": settings.scale}
+    if settings.target_spacing is not None:
+        return {"target_spacing": settings.target_spacing}
+    return {"isotropic": True}
