@@ -11,13 +11,13 @@ Two chains of :mod:`monai.transforms` make every pair, in 3D (patches) and 2D (s
   dataset is built, before training starts.
 * **draw** (random, per item): degradation parameters, foreground-weighted crop of the
   patch plus margin, degradation of that crop only (:mod:`volsr.data.random_transforms`),
-  the extra ``data.transforms`` (:mod:`volsr.data.registry`), MONAI ``RandFlipd`` along
-  each in-plane axis, a rot90 in a plane that keeps the data's meaning, the slice axis
-  squeezed in 2D mode, float32 tensors.
+  the extra ``data.transforms`` (:mod:`volsr.data.registry`), flips along the in-plane
+  axes and a rot90 in a plane that keeps the data's meaning, the slice axis squeezed in
+  2D mode (``SqueezeDimd``), float32 tensors.
 
-Item ``index`` comes from volume ``(index // patches_per_volume) % n_volumes`` and the
-draw chain is seeded by ``set_random_state`` with a seed derived from ``(seed, epoch,
-index)``: the same index gives the same pair whatever the number of DataLoader workers or
+Item ``index`` comes from volume ``(index // patches_per_volume) % n_volumes``; the
+random steps share one MONAI ``RandomState`` (``set_random_state(state=...)``), reseeded
+per item with a seed derived from ``(seed, epoch, index)``: the same index gives the same pair whatever the number of DataLoader workers or
 GPUs, and :class:`~volsr.engine.distributed.StepBatchSampler` hands each DDP rank its own
 indices, i.e. different, deterministic streams.
 
@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.data import CacheDataset
-from monai.transforms import Compose, RandFlipd, SqueezeDimd
+from monai.data import CacheDataset, get_track_meta, set_track_meta
+from monai.transforms import Compose, Randomizable, SqueezeDimd
 from torch.utils.data import Dataset
 
 from volsr.config import DataConfig
@@ -48,8 +48,8 @@ from volsr.data.patches import noise_kinds, post_factor
 from volsr.data.random_transforms import (
     DegradeCropd,
     RandDegradationd,
+    RandFlipRot90d,
     RandPatchCropd,
-    RandRot90Planed,
 )
 from volsr.data.registry import build_extra_transforms
 from volsr.data.slices import in_plane_axes, patch_shape_3d, scale_3d
@@ -155,19 +155,24 @@ class PairDataset(Dataset):
 
     def _draw_transforms(self) -> Compose:
         aug = self.cfg.augment
-        self._flips = [RandFlipd(keys=("lr", "hr"), prob=0.5 if aug.flip else 0.0,
-                                 spatial_axis=a) for a in self.axes]
         steps: list[Any] = [
             RandDegradationd(self.compose, self.patch, self.post_f),
             RandPatchCropd(self.patch, self.cfg.foreground_sampling, self.post_f),
             DegradeCropd(self.patch, self.upsampling, self.post_f),
             *build_extra_transforms(self.cfg.transforms),
-            *self._flips,
-            RandRot90Planed(self.axes, tuple(self.patch), enabled=aug.rot90),
+            RandFlipRot90d(self.axes, tuple(self.patch), flip=aug.flip, rot90=aug.rot90),
         ]
         if self.mode == "2d":
             steps.append(SqueezeDimd(keys=("lr", "hr"), dim=1 + self.slice_axis))
-        return Compose(steps)
+        # one MONAI RandomState shared by every random step, reseeded per item (one
+        # seeding per item instead of one per transform)
+        # (after building the Compose, which gives its steps states of their own)
+        draw = Compose(steps)
+        self._state = np.random.RandomState(0)
+        for t in draw.transforms:
+            if isinstance(t, Randomizable):
+                t.set_random_state(state=self._state)
+        return draw
 
     # ----------------------------------------------------------------- volumes
 
@@ -223,17 +228,20 @@ class PairDataset(Dataset):
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} items")
         vol = self.volume((index // self.cfg.patches_per_volume) % len(self.cases))
-        self.draw.set_random_state(seed=item_seed(self.seed, self.epoch, index))
+        self._state.seed(item_seed(self.seed, self.epoch, index))
+        track = get_track_meta()
+        set_track_meta(False)  # plain tensors: no MetaTensor bookkeeping per patch
         try:
-            d = self.draw(dict(vol))
-        except RuntimeError as exc:
-            raise _unwrap(exc) from None
+            d = dict(vol)
+            for t in self.draw.transforms:  # the Compose's steps, without its per-step
+                d = t(d)                    # bookkeeping (~80 us each, a third of a 2D pair)
+        finally:
+            set_track_meta(track)
         return self._pack(d, index)
 
     def _pack(self, d: Mapping[str, Any], index: int) -> dict[str, Any]:
-        flips = [int(a) for a, t in zip(self.axes, self._flips) if t._do_transform]
         meta = {"case": d["id"], "index": index, "epoch": self.epoch,
-                "start": [int(v) for v in d["start"]], "flip": flips, "rot90": d["rot90"],
+                "start": [int(v) for v in d["start"]], "flip": d["flip"], "rot90": d["rot90"],
                 "norm": d["norm"]}
         return {"lr": _tensor(d["lr"]), "hr": _tensor(d["hr"]),
                 "params": json.dumps(d["params"]), "meta": json.dumps(meta)}
