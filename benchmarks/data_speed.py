@@ -8,7 +8,8 @@ process (``num_workers: 0``) with one thread:
   item a numpy Generator seeded ``[seed, epoch, index]`` drawing degradation, patch and
   flips/rot90).
 * ``new``: :func:`volsr.data.build_training_dataset` (CacheDataset of prepared volumes,
-  MONAI map transforms per item).
+  MONAI map transforms per item; the B-spline evaluation matrices that bring a "pre"
+  input back onto the HR patch are cached instead of rebuilt per pair).
 
 Recipes: ``3d`` = ``configs/base.yaml`` (32^3 patches, random thick slices + noise),
 ``2d`` = ``configs/claims/srcnn2d_l1.yaml`` (48 x 48 slices across x, thick-slice x4).
@@ -78,7 +79,6 @@ class OldPairs:
             patch_start,
             resolve_noise,
             rot_planes,
-            synthesize_lr,
         )
 
         vol = self.vols[(index // self.cfg.patches_per_volume) % len(self.vols)]
@@ -88,7 +88,7 @@ class OldPairs:
         start = patch_start(rng, vol["hr"].shape[1:], self.patch, margin, vol["fg"],
                             self.cfg.foreground_sampling)
         region = crop(vol["hr"], start - margin, self.patch + 2 * margin)
-        lr, _, scale = synthesize_lr(region, det, margin, self.patch, self.upsampling)
+        lr, scale = old_synthesize_lr(region, det, margin, self.patch, self.upsampling)
         inner = tuple(slice(int(m), int(m + p)) for m, p in zip(margin, self.patch))
         hr = np.ascontiguousarray(region[(slice(None), *inner)])
         planes = rot_planes(self.axes, self.patch, scale, vol["spacing"])
@@ -110,6 +110,24 @@ class OldPairs:
                 "rot90": [*planes[int(pick * len(planes))], k] if planes and k else None}
         return {"hr": out[0], "lr": out[1], "params": json.dumps(det.params),
                 "meta": json.dumps(meta)}
+
+
+def old_synthesize_lr(region: np.ndarray, det: Any, margin: np.ndarray, patch: np.ndarray,
+                      upsampling: str) -> tuple[np.ndarray, np.ndarray]:
+    """The old ``synthesize_lr`` (B-spline matrices rebuilt for every pair)."""
+    from volsr.models.interpolation import Interpolator
+
+    scale = np.asarray(det.output_scale(tuple(int(v) for v in region.shape[1:])))
+    lr_region = det.apply_array(region)
+    if upsampling == "post":
+        f = np.rint(1.0 / scale).astype(np.int64)
+        sl = tuple(slice(int(a), int(a + b)) for a, b in zip(margin // f, patch // f))
+        return np.array(lr_region[(slice(None), *sl)]), scale
+    offset = (margin + 0.5) * scale - 0.5
+    interp = Interpolator("bspline")
+    lr = np.stack([interp.resample_linear(c, scale, offset, tuple(int(v) for v in patch))
+                   for c in lr_region])
+    return lr, scale
 
 
 # ----------------------------------------------------------------- measurement

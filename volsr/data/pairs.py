@@ -12,8 +12,8 @@ Two chains of :mod:`monai.transforms` make every pair, in 3D (patches) and 2D (s
 * **draw** (random, per item): degradation parameters, foreground-weighted crop of the
   patch plus margin, degradation of that crop only (:mod:`volsr.data.random_transforms`),
   the extra ``data.transforms`` (:mod:`volsr.data.registry`), flips along the in-plane
-  axes and a rot90 in a plane that keeps the data's meaning, the slice axis squeezed in
-  2D mode (``SqueezeDimd``), float32 tensors.
+  axes and a rot90 in a plane that keeps the data's meaning; then the slice axis is
+  dropped in 2D mode and the pair becomes float32 tensors.
 
 Item ``index`` comes from volume ``(index // patches_per_volume) % n_volumes``; the
 random steps share one MONAI ``RandomState`` (``set_random_state(state=...)``), reseeded
@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 from monai.data import CacheDataset, get_track_meta, set_track_meta
-from monai.transforms import Compose, Randomizable, SqueezeDimd
+from monai.transforms import Compose, Randomizable
 from torch.utils.data import Dataset
 
 from volsr.config import DataConfig
@@ -52,7 +52,7 @@ from volsr.data.random_transforms import (
     RandPatchCropd,
 )
 from volsr.data.registry import build_extra_transforms
-from volsr.data.slices import in_plane_axes, patch_shape_3d, scale_3d
+from volsr.data.slices import in_plane_axes, patch_shape_3d, scale_3d, squeeze_slice
 from volsr.data.transforms import case_dict, prepare_transforms
 from volsr.data.volumes import _spec_dict, build_compose, degradation_specs
 from volsr.errors import ConfigError, VolsrError
@@ -139,6 +139,7 @@ class PairDataset(Dataset):
             need_foreground=data_cfg.foreground_sampling > 0)
         self.draw = self._draw_transforms()
         self._cache: CacheDataset | None = None
+        self._volumes: list[dict[str, Any]] = []
         self._last: tuple[int, dict[str, Any]] | None = None
 
     def _post_factors(self) -> np.ndarray | None:
@@ -162,8 +163,6 @@ class PairDataset(Dataset):
             *build_extra_transforms(self.cfg.transforms),
             RandFlipRot90d(self.axes, tuple(self.patch), flip=aug.flip, rot90=aug.rot90),
         ]
-        if self.mode == "2d":
-            steps.append(SqueezeDimd(keys=("lr", "hr"), dim=1 + self.slice_axis))
         # one MONAI RandomState shared by every random step, reseeded per item (one
         # seeding per item instead of one per transform)
         # (after building the Compose, which gives its steps states of their own)
@@ -204,16 +203,18 @@ class PairDataset(Dataset):
             raise _unwrap(exc) from None
         if self._cache is None:
             return 0
-        total = sum(self.volume(k)["hr"].nbytes + self.volume(k)["fg"].nbytes
-                    + (0 if self.volume(k)["lr"] is None else self.volume(k)["lr"].nbytes)
-                    for k in range(len(self.cases)))
+        # the cached dicts themselves (copy_cache=False): no per-item lookup through
+        # CacheDataset.__getitem__, whose transform bookkeeping costs ~30 us a pair
+        self._volumes = [self._cache[k] for k in range(len(self.cases))]
+        total = sum(v["hr"].nbytes + v["fg"].nbytes + (0 if v["lr"] is None else v["lr"].nbytes)
+                    for v in self._volumes)
         log.info("cached %d training volume(s): %.1f MB", len(self.cases), total / 2**20)
         return total
 
     def volume(self, k: int) -> dict[str, Any]:
         """The prepared data dict of case ``k`` (``hr``, ``lr``, ``fg``, ``norm``...)."""
-        if self._cache is not None:
-            return self._cache[k]
+        if self._volumes:
+            return self._volumes[k]
         if self._last is None or self._last[0] != k:
             try:
                 self._last = (k, self.prepare(case_dict(self.cases[k])))
@@ -243,14 +244,15 @@ class PairDataset(Dataset):
         meta = {"case": d["id"], "index": index, "epoch": self.epoch,
                 "start": [int(v) for v in d["start"]], "flip": d["flip"], "rot90": d["rot90"],
                 "norm": d["norm"]}
-        return {"lr": _tensor(d["lr"]), "hr": _tensor(d["hr"]),
+        lr, hr = (squeeze_slice(np.asarray(d[k]), self.mode, self.slice_axis)
+                  for k in ("lr", "hr"))
+        return {"lr": _tensor(lr), "hr": _tensor(hr),
                 "params": json.dumps(d["params"]), "meta": json.dumps(meta)}
 
 
-def _tensor(x: Any) -> torch.Tensor:
-    """A plain contiguous float32 tensor (MONAI may hand back a MetaTensor)."""
-    t = x.as_tensor() if hasattr(x, "as_tensor") else torch.as_tensor(np.asarray(x))
-    return t.to(torch.float32).contiguous()
+def _tensor(x: np.ndarray) -> torch.Tensor:
+    """A contiguous float32 CPU tensor sharing ``x``'s memory where possible."""
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
 def build_training_dataset(data_cfg: DataConfig, manifest_path: str | Path, *,
