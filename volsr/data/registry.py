@@ -49,10 +49,11 @@ TARGETS = {"input": ("lr",), "pair": ("lr", "hr")}
 
 
 class TorchIOd(Randomizable, MapTransform):
-    """Apply a torchio transform to ``keys`` of a data dict (same draw for all keys).
+    """Apply a torchio transform to ``keys`` of a data dict (the same draw for all keys).
 
     The torchio draw uses torch's RNG; it is seeded from ``self.R`` inside
-    :func:`torch.random.fork_rng`, so the global torch stream is left untouched.
+    :func:`torch.random.fork_rng` (the global torch stream is left untouched), with the
+    same seed for every key, since torchio draws parameters per image.
 
     Args:
         transform: A torchio transform instance.
@@ -72,14 +73,14 @@ class TorchIOd(Randomizable, MapTransform):
 
         d = dict(data)
         self.randomize()
-        keys = list(self.key_iterator(d))
-        subject = tio.Subject({k: tio.ScalarImage(tensor=torch.as_tensor(np.asarray(d[k])))
-                               for k in keys})
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self._seed)
-            out = self.transform(subject)
-        for k in keys:
-            d[k] = out[k].data.numpy()
+        for k in self.key_iterator(d):
+            # one key at a time with the same seed: torchio draws the parameters per
+            # image, and the pair must get the same bias field / gamma / ghosts
+            image = tio.ScalarImage(tensor=torch.as_tensor(np.asarray(d[k])))
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self._seed)
+                out = self.transform(tio.Subject(image=image))
+            d[k] = out["image"].data.numpy()
         return d
 
 
