@@ -130,7 +130,7 @@ def _fail(tmp_path, training, pattern, bad_file, **kw):
 def test_unreadable_manifest_entry_names_the_file(tmp_path, heads):
     (tmp_path / "junk.nii.gz").write_bytes(b"not a nifti at all")
     _fail(tmp_path, [{"id": "a", "hr": str(heads / "h0.nii.gz")},
-                     {"id": "j", "hr": "junk.nii.gz"}], "", tmp_path / "junk.nii.gz")
+                     {"id": "j", "hr": "junk.nii.gz"}], r"not a readable", tmp_path / "junk.nii.gz")
 
 
 @pytest.mark.parametrize("cache", [True, False])
