@@ -17,9 +17,10 @@ Two chains of :mod:`monai.transforms` make every pair, in 3D (patches) and 2D (s
 
 Item ``index`` comes from volume ``(index // patches_per_volume) % n_volumes``; the
 random steps share one MONAI ``RandomState`` (``set_random_state(state=...)``), reseeded
-per item with a seed derived from ``(seed, epoch, index)``: the same index gives the same pair whatever the number of DataLoader workers or
-GPUs, and :class:`~volsr.engine.distributed.StepBatchSampler` hands each DDP rank its own
-indices, i.e. different, deterministic streams.
+per item with a seed derived from ``(seed, epoch, index)``: the same index gives the same
+pair whatever the number of DataLoader workers or GPUs, and
+:class:`~volsr.engine.distributed.StepBatchSampler` hands each DDP rank its own indices,
+i.e. different, deterministic streams.
 
 Memory: with ``cache: true`` every normalised volume is held as float32 (4 bytes per voxel
 and channel) plus up to 100k foreground coordinates, loaded up front so that forked
