@@ -142,6 +142,21 @@ def test_volume_smaller_than_the_patch_names_the_file(tmp_path, heads, cache):
           tmp_path / "thin.nii.gz", cache=cache)
 
 
+def test_pad_small_volumes_mirror_pads_instead(tmp_path, caplog):
+    save_volume(phantom_volume((32, 32, 12), (6.0, 6.0, 6.0), supersample=1, seed=2),
+                tmp_path / "thin.nii.gz")
+    p = manifest(tmp_path, [{"id": "t", "hr": "thin.nii.gz"}], "pad.json")
+    with caplog.at_level("WARNING", logger="volsr.data.transforms"):
+        ds = build_training_dataset(cfg(pad_small_volumes=True), p, upsampling="pre",
+                                    model_scale=(1, 1, 4), seed=0)
+    assert "thin.nii.gz" in caplog.text and "mirror-padded" in caplog.text
+    hr = ds[0]["hr"].numpy()
+    assert hr.shape == (1, 16, 16, 16)
+    # 12 slices centred in 16: two mirrored slices on each side
+    np.testing.assert_array_equal(hr[..., 1], hr[..., 2])
+    np.testing.assert_array_equal(hr[..., 14], hr[..., 13])
+
+
 def test_volume_smaller_than_the_patch_is_fine_across_2d_slices(tmp_path):
     save_volume(phantom_volume((32, 32, 3), (6.0, 6.0, 6.0), supersample=1, seed=2),
                 tmp_path / "thin.nii.gz")

@@ -137,7 +137,8 @@ class PairDataset(Dataset):
         self.prepare = prepare_transforms(
             _spec_dict(data_cfg.normalization), tuple(self.patch),
             noise_kinds=sorted(noise_kinds(self.compose)),
-            need_foreground=data_cfg.foreground_sampling > 0)
+            need_foreground=data_cfg.foreground_sampling > 0,
+            pad_small=data_cfg.pad_small_volumes)
         self.draw = self._draw_transforms()
         self._cache: CacheDataset | None = None
         self._volumes: list[dict[str, Any]] = []

@@ -12,7 +12,7 @@ The chain (:func:`prepare_transforms`) runs once per case and its output is what
    and records the fitted map in ``d["norm"]`` (its :meth:`inverse` undoes it).
 3. :class:`ForegroundCoordsd` finds the foreground voxels patch centres are drawn from
    and the whole-volume noise reference intensities, and refuses a volume smaller than
-   the patch or without foreground.
+   the patch (unless ``data.pad_small_volumes``) or without foreground.
 
 Each step raises :class:`~volsr.errors.InputError` naming the offending file.
 """
@@ -142,17 +142,21 @@ class ForegroundCoordsd(MapTransform):
         noise_kinds: Reference intensities needed by relative noise steps (``"p99"``...).
         need_foreground: Refuse a volume without foreground (when patches are centred on
             foreground with a non-zero probability).
+        pad_small: Accept a volume smaller than the patch (its patches are mirror-padded)
+            with a warning, instead of refusing it.
         max_points: Coordinates kept at most.
 
     Raises:
-        InputError: the HR volume is smaller than the patch along an axis, or has no
-            foreground voxel.
+        InputError: the HR volume is smaller than the patch along an axis (unless
+            ``pad_small``), or has no foreground voxel.
     """
 
     def __init__(self, patch: Sequence[int], *, noise_kinds: Sequence[str] = (),
-                 need_foreground: bool = True, max_points: int = 100_000) -> None:
+                 need_foreground: bool = True, pad_small: bool = False,
+                 max_points: int = 100_000) -> None:
         super().__init__(keys=("hr",))
         self.patch = tuple(int(v) for v in patch)
+        self.pad_small = bool(pad_small)
         self.noise_kinds = tuple(noise_kinds)
         self.need_foreground = bool(need_foreground)
         self.max_points = int(max_points)
@@ -161,10 +165,13 @@ class ForegroundCoordsd(MapTransform):
         d = dict(data)
         shape = tuple(int(v) for v in d["hr"].shape[1:])
         if any(n < p for n, p in zip(shape, self.patch)):
-            raise InputError(f"the volume ({'x'.join(map(str, shape))} voxels) is smaller "
-                             f"than the training patch ({'x'.join(map(str, self.patch))}); "
-                             "use a smaller data.patch_size or drop the case",
-                             path=d["hr_path"])
+            sizes = f"({'x'.join(map(str, shape))} voxels, patch {'x'.join(map(str, self.patch))})"
+            if not self.pad_small:
+                raise InputError(f"the volume is smaller than the training patch {sizes}; use "
+                                 "a smaller data.patch_size, drop the case, or set "
+                                 "data.pad_small_volumes: true", path=d["hr_path"])
+            log.warning("%s is smaller than the training patch %s: its patches are "
+                        "mirror-padded", d["hr_path"], sizes)
         d["fg"] = foreground_coords(d["hr"], max_points=self.max_points,
                                     seed=case_seed(d["id"])[1])
         if self.need_foreground and d["fg"].shape[0] == 0:
@@ -178,10 +185,11 @@ class ForegroundCoordsd(MapTransform):
 
 
 def prepare_transforms(normalization: Mapping[str, Any] | None, patch: Sequence[int], *,
-                       noise_kinds: Sequence[str] = (), need_foreground: bool = True) -> Any:
+                       noise_kinds: Sequence[str] = (), need_foreground: bool = True,
+                       pad_small: bool = False) -> Any:
     """The deterministic chain (a :class:`monai.transforms.Compose`) cached per case."""
     from monai.transforms import Compose
 
     return Compose([LoadPaird(), NormalizeIntensityHRd(normalization),
                     ForegroundCoordsd(patch, noise_kinds=noise_kinds,
-                                      need_foreground=need_foreground)])
+                                      need_foreground=need_foreground, pad_small=pad_small)])
