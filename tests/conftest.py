@@ -8,6 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# tests/data holds fixtures (and the script that made them with older code): never collected,
+# also not by --doctest-modules.
+collect_ignore = ["data"]
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

@@ -343,7 +343,7 @@ def test_relative_noise_uses_the_whole_volume_reference(vols):
             degradation=({"name": "gaussian_noise", "sigma": 0.05, "relative_to": "p99",
                           "seed": 3},))
     ds = build_training_dataset(c, p, upsampling="pre", model_scale=(1, 1, 1), seed=0)
-    ref = float(np.percentile(ds.volume(0).hr, 99))
+    ref = float(np.percentile(ds.volume(0)["hr"], 99))
     for i in range(4):
         item = ds[i]
         (step,) = json.loads(item["params"])["transforms"]

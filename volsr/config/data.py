@@ -47,6 +47,11 @@ class DataConfig(Section):
             random_noise, sigma: [0, 0.02]}]``. Empty: the engine's default for the scale.
         foreground_sampling: Probability that a patch is centred on foreground.
         augment: Patch augmentations.
+        pad_small_volumes: Mirror-pad a training volume smaller than the patch (with a
+            warning) instead of refusing it with an error naming the file.
+        transforms: Extra MONAI/torchio transforms applied to each training pair, by
+            allow-listed name with arguments, e.g. ``[{name: torchio.RandomBiasField,
+            coefficients: 0.3}]`` (see ``docs/data.md``).
     """
 
     manifest: str
@@ -62,6 +67,8 @@ class DataConfig(Section):
     degradation: tuple[Spec, ...] = ()
     foreground_sampling: float = 0.8
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    pad_small_volumes: bool = False
+    transforms: tuple[Spec, ...] = ()
 
     def _check(self) -> None:
         if not self.manifest.strip():

@@ -4,7 +4,9 @@
   (:func:`load_manifest`, :func:`write_manifest`, :func:`manifest_from_folder`) and
   :func:`check_manifest` (files exist, headers read, sha256, LR/HR field of view).
 * :mod:`volsr.data.pairs`: :func:`build_training_dataset`, random LR/HR patch pairs
-  synthesised on the fly (or cropped from real pairs), 3D or 2D.
+  synthesised on the fly (or cropped from real pairs), 3D or 2D, built from MONAI map
+  transforms (:mod:`~volsr.data.transforms`, :mod:`~volsr.data.random_transforms`)
+  plus allow-listed MONAI/torchio extras (:mod:`~volsr.data.registry`).
 * :mod:`volsr.data.validation`: :func:`build_validation_cases`, whole-volume pairs.
 * :mod:`volsr.data.normalize`: intensity normalisation with an exact inverse.
 

@@ -1,77 +1,83 @@
-"""Training pairs for supervised super-resolution: a map-style torch Dataset.
+"""Training pairs for supervised super-resolution, built from MONAI map transforms.
 
-Each item is one random patch pair, fully determined by ``(seed, epoch, index)``:
+Two chains of :mod:`monai.transforms` make every pair, in 3D (patches) and 2D (slices,
+1-voxel-thick patches across ``slice_axis``) alike, for pre- and post-upsampling networks:
 
-1. the volume is ``(index // patches_per_volume) % n_volumes``;
-2. a numpy Generator seeded with ``[seed, epoch, index]`` draws, in order, the
-   degradation parameters (random specs are sampled per patch), the patch position
-   (centred on foreground with probability ``foreground_sampling``) and the augmentation;
-3. synthetic LR: the HR region around the patch, normalised with the HR volume's fit
-   (so background is ~0 for MR and CT alike, as Rician noise assumes), is degraded and
-   reduced to the network input (see :mod:`volsr.data.patches`); relative noise is
-   scaled by the whole volume's reference intensity, not the patch's. Real LR (a
-   manifest case with ``lr``), normalised with the HR fit too: the matching LR voxels
-   are cropped through the world-coordinate map ``inv(lr.affine) @ hr.affine``
-   (axis-aligned pairs only);
-4. random flips (any patch axis) and a rot90 only in planes whose two axes have the same
-   LR/HR scale and HR voxel size (the thick-slice axis never swaps with an in-plane
-   axis).
+* **prepare** (deterministic, once per case, cached by :class:`monai.data.CacheDataset`
+  when ``data.cache``): load, channel-first, normalise with the HR fit (inverse recorded),
+  foreground coordinates and noise references (:mod:`volsr.data.transforms`). Bad cases
+  (unreadable file, volume smaller than the patch, no foreground, LR/HR fields of view
+  that differ) raise an :class:`~volsr.errors.InputError` naming the file when the
+  dataset is built, before training starts.
+* **draw** (random, per item): degradation parameters, foreground-weighted crop of the
+  patch plus margin, degradation of that crop only (:mod:`volsr.data.random_transforms`),
+  the extra ``data.transforms`` (:mod:`volsr.data.registry`), flips along the in-plane
+  axes and a rot90 in a plane that keeps the data's meaning; then the slice axis is
+  dropped in 2D mode and the pair becomes float32 tensors.
 
-Worker and rank do not enter the seed: the same index gives the same pair whatever the
-number of DataLoader workers or GPUs, and ``DistributedSampler`` hands each rank
-different indices. Call :meth:`PairDataset.set_epoch` for fresh patches each epoch (or
-pass a ``length`` covering the whole run).
+Item ``index`` comes from volume ``(index // patches_per_volume) % n_volumes``; the
+random steps share one MONAI ``RandomState`` (``set_random_state(state=...)``), reseeded
+per item with a seed derived from ``(seed, epoch, index)``: the same index gives the same
+pair whatever the number of DataLoader workers or GPUs, and
+:class:`~volsr.engine.distributed.StepBatchSampler` hands each DDP rank its own indices,
+i.e. different, deterministic streams.
 
-Memory: with ``cache: true`` every (normalised) training volume is kept as float32
-(4 bytes per voxel and channel, e.g. 140 MB for a 512 x 512 x 134 CT) plus up to 100k foreground
-coordinates (1.2 MB). :func:`build_training_dataset` loads them all up front, so forked
-DataLoader workers share the pages instead of loading their own copies. With
-``cache: false`` only the most recently used volume is kept per process (indices of one
-volume are consecutive, so a sequential order reloads rarely; a shuffled one often).
+Memory: with ``cache: true`` every normalised volume is held as float32 (4 bytes per voxel
+and channel) plus up to 100k foreground coordinates, loaded up front so that forked
+DataLoader workers share the pages. With ``cache: false`` every case is still prepared
+once up front (to find bad input before training) and then only the most recently used
+volume is kept per process.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from monai.data import CacheDataset, get_track_meta, set_track_meta
+from monai.transforms import Compose, Randomizable
 from torch.utils.data import Dataset
 
 from volsr.config import DataConfig
 from volsr.data.manifest import Case, load_manifest
-from volsr.data.patches import (
-    PAIRED_LR_MARGIN,
-    apply_augment,
-    crop,
-    draw_augment,
-    noise_kinds,
-    pair_margin,
-    patch_start,
-    post_factor,
-    resample_channels,
-    resolve_noise,
-    rot_planes,
-    synthesize_lr,
+from volsr.data.patches import noise_kinds, post_factor
+from volsr.data.random_transforms import (
+    DegradeCropd,
+    RandDegradationd,
+    RandFlipRot90d,
+    RandPatchCropd,
 )
+from volsr.data.registry import build_extra_transforms
 from volsr.data.slices import in_plane_axes, patch_shape_3d, scale_3d, squeeze_slice
-from volsr.data.volumes import (
-    TrainingVolume,
-    build_compose,
-    degradation_specs,
-    load_training_volume,
-)
-from volsr.errors import ConfigError, InputError
+from volsr.data.transforms import case_dict, prepare_transforms
+from volsr.data.volumes import _spec_dict, build_compose, degradation_specs
+from volsr.errors import ConfigError, VolsrError
 
-__all__ = ["PairDataset", "build_training_dataset"]
+__all__ = ["PairDataset", "build_training_dataset", "item_seed"]
 
 log = logging.getLogger(__name__)
 
 UPSAMPLINGS = ("pre", "post", "progressive")
+
+
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    """The MONAI random-state seed of item ``index`` (a 32-bit integer)."""
+    return int(np.random.SeedSequence([int(seed), int(epoch), int(index)]).generate_state(1)[0])
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The volsr error MONAI's ``apply_transform`` wrapped into a RuntimeError, if any."""
+    cur: BaseException | None = exc
+    while cur is not None:
+        if isinstance(cur, (VolsrError, ValueError)) and cur is not exc:
+            return cur
+        cur = cur.__cause__
+    return exc
 
 
 class PairDataset(Dataset):
@@ -92,8 +98,11 @@ class PairDataset(Dataset):
     Items are dicts: ``"lr"`` and ``"hr"`` float32 tensors ``(C, *spatial)`` (3 spatial
     axes in 3D mode, 2 in 2D mode), ``"params"`` (JSON of the applied degradation, a spec
     :func:`volsr.degrade.build_degradation` rebuilds; ``{"name": "paired"}`` for real LR)
-    and ``"meta"`` (JSON: case id, index, epoch, HR patch start, augmentation). The
-    degradation params act on normalised intensities (noise sigma made absolute).
+    and ``"meta"`` (JSON: case id, index, epoch, HR patch start, flips, rot90, the
+    normalisation ``{"offset", "scale"}`` whose inverse maps back to input units).
+
+    Raises:
+        InputError: a bad case (see the module docstring), naming its file.
     """
 
     def __init__(self, cases: Sequence[Case], data_cfg: DataConfig, *, upsampling: str,
@@ -106,8 +115,7 @@ class PairDataset(Dataset):
         if not 0 <= rank < world_size:
             raise ValueError(f"need 0 <= rank < world_size, got rank {rank}, world_size "
                              f"{world_size}")
-        self.cases = list(cases)
-        self.cfg = data_cfg
+        self.cases, self.cfg = list(cases), data_cfg
         self.upsampling = "pre" if upsampling == "pre" else "post"
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.epoch = 0
@@ -121,23 +129,51 @@ class PairDataset(Dataset):
                        else int(length))
         if self.length < 1:
             raise ValueError(f"length must be >= 1, got {self.length}")
-        self.post_f: np.ndarray | None = None
-        if self.upsampling == "post":
-            if self.model_scale is None:
-                raise ValueError("post-upsampling models need model_scale")
-            self.post_f = post_factor(1.0 / self.model_scale, np.rint(self.model_scale),
-                                      "model_scale (post models need whole factors)")
-            if np.any(self.patch % self.post_f):
-                raise ValueError(f"HR patch size {self.patch.tolist()} must be divisible by "
-                                 f"the model scale {self.post_f.tolist()}")
-        self.specs = degradation_specs(data_cfg.degradation, self.model_scale)
-        self.compose = build_compose(self.specs)
-        self._noise_kinds = noise_kinds(self.compose)
+        self.post_f = self._post_factors()
+        self.compose = build_compose(degradation_specs(data_cfg.degradation, self.model_scale))
         if self.post_f is not None and any(c.lr is None for c in self.cases):
             det = self.compose.sample(np.random.default_rng(self.seed))
-            post_factor(det.output_scale(tuple(self.patch)), self.post_f,
-                        "data.degradation")
-        self._cache: dict[int, TrainingVolume] = {}
+            post_factor(det.output_scale(tuple(self.patch)), self.post_f, "data.degradation")
+        self.prepare = prepare_transforms(
+            _spec_dict(data_cfg.normalization), tuple(self.patch),
+            noise_kinds=sorted(noise_kinds(self.compose)),
+            need_foreground=data_cfg.foreground_sampling > 0,
+            pad_small=data_cfg.pad_small_volumes)
+        self.draw = self._draw_transforms()
+        self._cache: CacheDataset | None = None
+        self._volumes: list[dict[str, Any]] = []
+        self._last: tuple[int, dict[str, Any]] | None = None
+
+    def _post_factors(self) -> np.ndarray | None:
+        if self.upsampling != "post":
+            return None
+        if self.model_scale is None:
+            raise ValueError("post-upsampling models need model_scale")
+        f = post_factor(1.0 / self.model_scale, np.rint(self.model_scale),
+                        "model_scale (post models need whole factors)")
+        if np.any(self.patch % f):
+            raise ValueError(f"HR patch size {self.patch.tolist()} must be divisible by "
+                             f"the model scale {f.tolist()}")
+        return f
+
+    def _draw_transforms(self) -> Compose:
+        aug = self.cfg.augment
+        steps: list[Any] = [
+            RandDegradationd(self.compose, self.patch, self.post_f),
+            RandPatchCropd(self.patch, self.cfg.foreground_sampling, self.post_f),
+            DegradeCropd(self.patch, self.upsampling, self.post_f),
+            *build_extra_transforms(self.cfg.transforms),
+            RandFlipRot90d(self.axes, tuple(self.patch), flip=aug.flip, rot90=aug.rot90),
+        ]
+        # one MONAI RandomState shared by every random step, reseeded per item (one
+        # seeding per item instead of one per transform)
+        # (after building the Compose, which gives its steps states of their own)
+        draw = Compose(steps)
+        self._state = np.random.RandomState(0)
+        for t in draw.transforms:
+            if isinstance(t, Randomizable):
+                t.set_random_state(state=self._state)
+        return draw
 
     # ----------------------------------------------------------------- volumes
 
@@ -148,99 +184,79 @@ class PairDataset(Dataset):
         """Draw different patches in epoch ``epoch`` (same index, new pair)."""
         self.epoch = int(epoch)
 
-    def volume(self, k: int) -> TrainingVolume:
-        """Case ``k`` loaded (cached per ``cfg.cache``: all volumes, else the last one)."""
-        vol = self._cache.get(k)
-        if vol is None:
-            vol = load_training_volume(self.cases[k], self.cfg.normalization,
-                                       noise_kinds=sorted(self._noise_kinds))
-            if not self.cfg.cache:
-                self._cache.clear()
-            self._cache[k] = vol
-        return vol
-
     def preload(self) -> int:
-        """Load every case now (when caching); returns the bytes held."""
-        if not self.cfg.cache:
+        """Prepare every case now: cached (``cache: true``) or checked and dropped.
+
+        Returns:
+            The bytes held by the cache (0 without caching).
+
+        Raises:
+            InputError: the first bad case, naming its file.
+        """
+        data = [case_dict(c) for c in self.cases]
+        try:
+            if self.cfg.cache:
+                self._cache = CacheDataset(data, self.prepare, cache_rate=1.0, num_workers=1,
+                                           progress=False, copy_cache=False)
+            else:
+                for k, item in enumerate(data):
+                    self._last = (k, self.prepare(item))
+        except RuntimeError as exc:
+            raise _unwrap(exc) from None
+        if self._cache is None:
             return 0
-        total = sum(self.volume(k).nbytes for k in range(len(self.cases)))
+        # the cached dicts themselves (copy_cache=False): no per-item lookup through
+        # CacheDataset.__getitem__, whose transform bookkeeping costs ~30 us a pair
+        self._volumes = [self._cache[k] for k in range(len(self.cases))]
+        total = sum(v["hr"].nbytes + v["fg"].nbytes + (0 if v["lr"] is None else v["lr"].nbytes)
+                    for v in self._volumes)
         log.info("cached %d training volume(s): %.1f MB", len(self.cases), total / 2**20)
         return total
+
+    def volume(self, k: int) -> dict[str, Any]:
+        """The prepared data dict of case ``k`` (``hr``, ``lr``, ``fg``, ``norm``...)."""
+        if self._volumes:
+            return self._volumes[k]
+        if self._last is None or self._last[0] != k:
+            try:
+                self._last = (k, self.prepare(case_dict(self.cases[k])))
+            except RuntimeError as exc:
+                raise _unwrap(exc) from None
+        return self._last[1]
 
     # ----------------------------------------------------------------- items
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        item = self.sample(int(index))
-        return {"lr": torch.from_numpy(item["lr"]), "hr": torch.from_numpy(item["hr"]),
-                "params": item["params"], "meta": item["meta"]}
-
-    def sample(self, index: int) -> dict[str, Any]:
-        """Item ``index`` as numpy arrays (same content as ``dataset[index]``)."""
+        index = int(index)
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} items")
-        k = (index // self.cfg.patches_per_volume) % len(self.cases)
-        vol = self.volume(k)
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        if vol.lr is None:
-            hr, lr, scale, params, start = self._synthetic(vol, rng)
-        else:
-            hr, lr, scale, start = self._paired(vol, rng)
-            params = {"name": "paired", "lr": str(vol.case.lr)}
-        planes = rot_planes(self.axes, self.patch, scale, vol.spacing)
-        aug = draw_augment(rng, flip=self.cfg.augment.flip, rot90=self.cfg.augment.rot90,
-                           axes=self.axes, planes=planes)
-        hr = apply_augment(hr, aug).astype(np.float32, copy=False)
-        lr = apply_augment(lr, aug).astype(np.float32, copy=False)
-        meta = {"case": vol.case.id, "index": index, "epoch": self.epoch,
-                "start": [int(v) for v in start], **aug.to_dict()}
-        return {"lr": squeeze_slice(lr, self.mode, self.slice_axis),
-                "hr": squeeze_slice(hr, self.mode, self.slice_axis),
-                "params": json.dumps(params), "meta": json.dumps(meta)}
+        vol = self.volume((index // self.cfg.patches_per_volume) % len(self.cases))
+        self._state.seed(item_seed(self.seed, self.epoch, index))
+        track = get_track_meta()
+        set_track_meta(False)  # plain tensors: no MetaTensor bookkeeping per patch
+        try:
+            d = dict(vol)
+            # the Compose's steps called directly: no per-step apply_transform bookkeeping,
+            # and a volsr error reaches the user as itself, not wrapped in a RuntimeError
+            for t in self.draw.transforms:
+                d = t(d)
+        finally:
+            set_track_meta(track)
+        return self._pack(d, index)
 
-    def _synthetic(self, vol: TrainingVolume, rng: np.random.Generator
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any], np.ndarray]:
-        det = resolve_noise(self.compose.sample(rng), vol.reference)
-        margin = pair_margin(det, self.patch, self.post_f)
-        start = patch_start(rng, vol.hr.shape[1:], self.patch, margin, vol.fg,
-                            self.cfg.foreground_sampling)
-        region = crop(vol.hr, start - margin, self.patch + 2 * margin)
-        lr, _, scale = synthesize_lr(region, det, margin, self.patch, self.upsampling,
-                                     self.post_f)
-        inner = tuple(slice(int(m), int(m + p)) for m, p in zip(margin, self.patch))
-        hr = np.ascontiguousarray(region[(slice(None), *inner)])
-        return hr, lr, scale, det.params, start
+    def _pack(self, d: Mapping[str, Any], index: int) -> dict[str, Any]:
+        meta = {"case": d["id"], "index": index, "epoch": self.epoch,
+                "start": [int(v) for v in d["start"]], "flip": d["flip"], "rot90": d["rot90"],
+                "norm": d["norm"]}
+        lr, hr = (squeeze_slice(np.asarray(d[k]), self.mode, self.slice_axis)
+                  for k in ("lr", "hr"))
+        return {"lr": _tensor(lr), "hr": _tensor(hr),
+                "params": json.dumps(d["params"]), "meta": json.dumps(meta)}
 
-    def _paired(self, vol: TrainingVolume, rng: np.random.Generator
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        assert vol.lr is not None and vol.lr_step is not None and vol.lr_offset is not None
-        step, off, p = vol.lr_step, vol.lr_offset, self.patch
-        n_hr = np.asarray(vol.hr.shape[1:], dtype=np.int64)
-        start = patch_start(rng, n_hr, p, np.zeros(3, np.int64), vol.fg,
-                            self.cfg.foreground_sampling)
-        if self.post_f is not None:
-            f = post_factor(step, self.post_f, f"the real LR/HR pair of case {vol.case.id!r}")
-            b = (-0.5 - off) * f + 0.5  # HR index where LR voxel 0 begins
-            if not np.allclose(b, np.rint(b), atol=1e-3):
-                raise InputError(f"case {vol.case.id!r}: LR voxels do not tile the HR grid "
-                                 f"(LR voxel 0 starts at HR index {np.round(b, 4).tolist()});"
-                                 " post-upsampling models need aligned grids",
-                                 path=vol.case.lr)
-            b = np.rint(b).astype(np.int64)
-            n_lr = np.asarray(vol.lr.shape[1:], dtype=np.int64)
-            lo = np.maximum(0, -(b // f))
-            hi = np.minimum(n_lr - p // f, (n_hr - p - b) // f)
-            if np.any(hi < lo):
-                raise InputError(f"case {vol.case.id!r}: the LR/HR overlap is smaller than "
-                                 f"the patch {p.tolist()}", path=vol.case.lr)
-            q = np.clip(np.rint((start - b) / f).astype(np.int64), lo, hi)
-            start = q * f + b
-            return crop(vol.hr, start, p), crop(vol.lr, q, p // f), step, start
-        l0 = step * start + off
-        first = np.floor(l0).astype(np.int64) - PAIRED_LR_MARGIN
-        last = np.ceil(step * (start + p - 1) + off).astype(np.int64) + PAIRED_LR_MARGIN
-        lr_crop = crop(vol.lr, first, last - first + 1)
-        lr = resample_channels(lr_crop, step, l0 - first, tuple(int(v) for v in p))
-        return crop(vol.hr, start, p), lr, step, start
+
+def _tensor(x: np.ndarray) -> torch.Tensor:
+    """A contiguous float32 CPU tensor sharing ``x``'s memory where possible."""
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
 def build_training_dataset(data_cfg: DataConfig, manifest_path: str | Path, *,
@@ -248,6 +264,10 @@ def build_training_dataset(data_cfg: DataConfig, manifest_path: str | Path, *,
                            seed: int, rank: int = 0, world_size: int = 1,
                            length: int | None = None, split: str = "training") -> PairDataset:
     """The training dataset of a manifest split (map-style, index-deterministic).
+
+    The same builder serves 3D networks (``mode: 3d``), the 2D zoo (``mode: 2d``) and
+    thick-slice recipes (a ``thick_slice`` degradation, or the default for a one-axis
+    ``model_scale``).
 
     Args:
         data_cfg: ``ExperimentConfig.data``.
@@ -260,11 +280,13 @@ def build_training_dataset(data_cfg: DataConfig, manifest_path: str | Path, *,
         split: Manifest split to draw from.
 
     Returns:
-        A :class:`PairDataset`, with every volume already loaded when ``data_cfg.cache``.
+        A :class:`PairDataset` whose cases are all prepared (and cached when
+        ``data_cfg.cache``).
 
     Raises:
-        ConfigError: bad manifest, empty split, bad degradation specs.
-        InputError: unreadable volumes.
+        ConfigError: bad manifest, empty split, bad degradation or transform specs.
+        InputError: a bad case (unreadable, smaller than the patch, no foreground, LR/HR
+            fields of view that differ), naming its file.
         ValueError: bad patch size / scale combination for a post-upsampling model.
     """
     manifest = load_manifest(manifest_path)

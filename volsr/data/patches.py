@@ -1,4 +1,6 @@
-"""Numpy building blocks of training pairs: regions, on-the-fly degradation, augmentation.
+"""Numpy kernels of training pairs: crops, foreground, on-the-fly degradation of a crop.
+
+The MONAI transforms of :mod:`volsr.data.random_transforms` call these.
 
 Everything works on channel-first arrays ``(C, X, Y, Z)`` in HR voxel units.
 
@@ -19,9 +21,9 @@ degradation's boundary handling. The LR grid of a region follows the grid conven
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,11 +31,8 @@ import numpy as np
 from volsr.degrade import Compose, Degradation
 
 __all__ = [
-    "Augment",
-    "apply_augment",
     "crop",
     "degradation_extent",
-    "draw_augment",
     "foreground_coords",
     "noise_kinds",
     "noise_reference",
@@ -242,11 +241,40 @@ def patch_start(rng: np.random.Generator, shape: Sequence[int], patch: Sequence[
 
 def resample_channels(arr: np.ndarray, step: Sequence[float], offset: Sequence[float],
                       out_shape: Sequence[int]) -> np.ndarray:
-    """Cubic B-spline sampling of every channel of ``arr`` at ``step * o + offset``."""
-    from volsr.models.interpolation import Interpolator
+    """Cubic B-spline sampling of every channel of ``arr`` at ``step * o + offset``.
 
-    interp = Interpolator("bspline")
-    return np.stack([interp.resample_linear(c, step, offset, out_shape) for c in arr])
+    The same operations as :meth:`volsr.models.interpolation.Interpolator.resample_linear`
+    with ``"bspline"`` (prefilter along an axis, then a sparse evaluation matrix; axes
+    that shrink first), so the result is identical, but the evaluation matrices are
+    cached: training pairs of a fixed degradation reuse the same few.
+    """
+    from scipy.ndimage import spline_filter1d
+
+    from volsr.resample import apply_along_axis
+
+    st = np.asarray(step, dtype=np.float64)
+    off = np.asarray(offset, dtype=np.float64)
+    shape = tuple(int(n) for n in out_shape)
+    out_ch = []
+    for c in np.asarray(arr, dtype=np.float32):
+        out = c
+        for axis in np.argsort(st)[::-1]:
+            a = int(axis)
+            if st[a] == 1.0 and off[a] == 0.0 and shape[a] == c.shape[a]:
+                continue
+            coeffs = spline_filter1d(out, order=3, axis=a, mode="reflect", output=np.float32)
+            matrix = _bspline_operator(out.shape[a], float(st[a]), float(off[a]), shape[a])
+            out = apply_along_axis(coeffs, matrix, a)
+        out_ch.append(np.asarray(out, dtype=np.float32))
+    return np.stack(out_ch)
+
+
+@functools.lru_cache(maxsize=512)
+def _bspline_operator(n_in: int, step: float, offset: float, n_out: int) -> Any:
+    """The (cached, read-only) sparse B-spline evaluation matrix ``(n_out, n_in)``."""
+    from volsr.models.interpolation import bspline_matrix
+
+    return bspline_matrix(n_in, step * np.arange(n_out, dtype=np.float64) + offset)
 
 
 def synthesize_lr(region: np.ndarray, det: Degradation, margin: Sequence[int],
@@ -289,19 +317,6 @@ def synthesize_lr(region: np.ndarray, det: Degradation, margin: Sequence[int],
     return lr_in, lr_region, scale
 
 
-@dataclass(frozen=True)
-class Augment:
-    """A drawn augmentation: flipped spatial axes, then ``rot90`` by ``k`` in ``plane``."""
-
-    flips: tuple[int, ...] = ()
-    plane: tuple[int, int] | None = None
-    k: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"flip": list(self.flips), "rot90": None if self.plane is None
-                else [self.plane[0], self.plane[1], self.k]}
-
-
 def rot_planes(axes: Sequence[int], patch: Sequence[int], scale: Sequence[float],
                spacing: Sequence[float], *, rtol: float = 0.05) -> list[tuple[int, int]]:
     """Planes ``(a, b)`` where a 90 degree rotation keeps the data's meaning.
@@ -317,25 +332,3 @@ def rot_planes(axes: Sequence[int], patch: Sequence[int], scale: Sequence[float]
                     and math.isclose(spacing[a], spacing[b], rel_tol=rtol)):
                 out.append((int(a), int(b)))
     return out
-
-
-def draw_augment(rng: np.random.Generator, *, flip: bool, rot90: bool, axes: Sequence[int],
-                 planes: Sequence[tuple[int, int]]) -> Augment:
-    """Random flips along ``axes`` (each with probability 1/2) and a rot90 in one of
-    ``planes`` (``k`` uniform in 0..3). Draws the same numbers whatever is enabled."""
-    coins = rng.random(len(axes))
-    pick, k = rng.random(), int(rng.integers(4))
-    flips = tuple(int(a) for a, c in zip(axes, coins) if c < 0.5) if flip else ()
-    if not rot90 or not planes or k == 0:
-        return Augment(flips=flips)
-    return Augment(flips=flips, plane=tuple(planes[int(pick * len(planes))]), k=k)
-
-
-def apply_augment(arr: np.ndarray, aug: Augment) -> np.ndarray:
-    """Apply ``aug`` to a channel-first array ``(C, X, Y, Z)`` (returns a contiguous copy)."""
-    out = arr
-    if aug.flips:
-        out = np.flip(out, axis=tuple(1 + a for a in aug.flips))
-    if aug.plane is not None and aug.k % 4:
-        out = np.rot90(out, k=aug.k, axes=(1 + aug.plane[0], 1 + aug.plane[1]))
-    return np.ascontiguousarray(out)

@@ -1,7 +1,7 @@
-"""Loading training volumes (HR, optional real LR) and resolving degradation specs.
+"""Case seeds, the LR/HR voxel map of a real pair, and resolving degradation specs.
 
-Torch-free: used by both the training datasets (:mod:`volsr.data.pairs`) and the
-validation cases (:mod:`volsr.data.validation`).
+Torch-free: used by both the training datasets (:mod:`volsr.data.pairs`,
+:mod:`volsr.data.transforms`) and the validation cases (:mod:`volsr.data.validation`).
 """
 
 from __future__ import annotations
@@ -9,69 +9,24 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from volsr.config import Spec
-from volsr.data.manifest import Case
-from volsr.data.normalize import Normalization, fit_normalization
-from volsr.data.patches import foreground_coords, noise_reference
 from volsr.degrade import Compose, build_degradation
 from volsr.errors import ConfigError, InputError
-from volsr.io import Volume, load_volume
+from volsr.io import Volume
 
 __all__ = [
-    "TrainingVolume",
     "build_compose",
     "case_seed",
     "default_degradation",
     "degradation_specs",
-    "load_training_volume",
     "pair_map",
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainingVolume:
-    """One manifest case in memory, ready for patch sampling.
-
-    Attributes:
-        case: The manifest case.
-        hr: Normalised HR voxels ``(C, X, Y, Z)`` float32.
-        spacing: HR voxel size (mm).
-        norm: Normalisation fitted to the HR volume (already applied to ``hr`` and ``lr``).
-        fg: Foreground voxel coordinates ``(K, 3)`` used for patch centres.
-        refs: Noise reference intensities of the normalised HR volume, by kind
-            (``"p99"``, ...), for relative noise (see :func:`~volsr.data.patches.resolve_noise`).
-        lr: Real LR voxels ``(C, x, y, z)`` float32, normalised with ``norm``, or None.
-        lr_step, lr_offset: Map from HR voxel index to LR continuous index,
-            ``l = lr_step * x + lr_offset`` per axis (real pairs only).
-    """
-
-    case: Case
-    hr: np.ndarray
-    spacing: np.ndarray
-    norm: Normalization
-    fg: np.ndarray
-    refs: dict[str, float] = field(default_factory=dict)
-    lr: np.ndarray | None = None
-    lr_step: np.ndarray | None = None
-    lr_offset: np.ndarray | None = None
-
-    @property
-    def nbytes(self) -> int:
-        """Memory held by the arrays."""
-        return int(self.hr.nbytes + self.fg.nbytes + (0 if self.lr is None else self.lr.nbytes))
-
-    def reference(self, kind: str) -> float:
-        """Noise reference intensity ``kind`` of the normalised HR volume (cached)."""
-        if kind not in self.refs:
-            self.refs[kind] = noise_reference(self.hr, kind)
-        return self.refs[kind]
 
 
 def case_seed(case_id: str, seed: int = 0) -> list[int]:
@@ -96,32 +51,6 @@ def pair_map(hr: Volume, lr: Volume) -> tuple[np.ndarray, np.ndarray]:
                          "axis-aligned pairs only — resample one onto the other's axes first",
                          path=lr.meta.path)
     return diag, m[:3, 3].copy()
-
-
-def load_training_volume(case: Case, normalization: Spec | Mapping[str, Any] | None, *,
-                         noise_kinds: Sequence[str] = (),
-                         fg_points: int = 100_000) -> TrainingVolume:
-    """Load a case's HR (and real LR) volume, normalise both with the HR fit, find the
-    foreground and the noise reference intensities ``noise_kinds``.
-
-    Raises:
-        InputError: unreadable files, channel mismatch or non-aligned LR/HR axes.
-    """
-    hr = load_volume(case.hr)
-    norm = fit_normalization(hr.data, _spec_dict(normalization))
-    data = np.asarray(norm.forward(hr.data), dtype=np.float32)
-    fg = foreground_coords(data, max_points=fg_points, seed=case_seed(case.id)[1])
-    out = TrainingVolume(case=case, hr=data, spacing=hr.spacing, norm=norm, fg=fg)
-    for kind in noise_kinds:
-        out.reference(kind)
-    if case.lr is not None:
-        lr = load_volume(case.lr)
-        if lr.channels != hr.channels:
-            raise InputError(f"LR has {lr.channels} channel(s), HR {hr.channels}", path=case.lr)
-        out.lr_step, out.lr_offset = pair_map(hr, lr)
-        out.lr = np.asarray(norm.forward(lr.data), dtype=np.float32)
-    log.debug("loaded %s: %s, %.1f MB", case.id, hr.describe(), out.nbytes / 2**20)
-    return out
 
 
 def _spec_dict(spec: Spec | Mapping[str, Any] | None) -> dict[str, Any] | None:
