@@ -201,8 +201,8 @@ def test_cli_train_refuses_bad_input_in_one_line_before_training(tmp_path, heads
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     errors = [ln for ln in lines if "error" in ln.lower()]
     assert len(errors) == 1 and str(tmp_path / "junk.nii.gz") in errors[0], out.stderr
-    assert not list((tmp_path / "runs").rglob("*.safetensors"))
-    assert not list((tmp_path / "runs").rglob("*.pt"))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*")), \
+        "a run refused for bad data leaves no run folder behind"
 
 
 # --------------------------------------------------------------------------- extra transforms

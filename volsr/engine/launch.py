@@ -62,6 +62,7 @@ def train(cfg: ExperimentConfig, *, output_dir: str | Path | None = None, resume
             dev = torch.device("cuda", info.local_rank)
         run_dir = Path(output_dir if output_dir is not None else cfg.output_dir) / cfg.name
         outcome: Any = None
+        created = not run_dir.exists()
         if info.is_main:
             try:
                 outcome = RunFolder(run_dir).prepare(resume=resume, overwrite=overwrite)
@@ -80,6 +81,10 @@ def train(cfg: ExperimentConfig, *, output_dir: str | Path | None = None, resume
                               resume=bool(outcome), max_steps=max_steps)
         try:
             return trainer.fit()
+        except VolsrError:
+            if info.is_main and created:
+                _remove_if_empty(run_dir)  # bad data found before the first file: leave nothing
+            raise
         except KeyboardInterrupt:
             ckpt = trainer.last_ckpt
             where = ("no checkpoint was saved yet" if ckpt is None else
@@ -88,6 +93,14 @@ def train(cfg: ExperimentConfig, *, output_dir: str | Path | None = None, resume
     finally:
         torch.use_deterministic_algorithms(was_deterministic, warn_only=warn_only)
         ddp.cleanup(info)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` (which this run created) when nothing was written into it."""
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty: keep what the run wrote
 
 
 __all__ = ["train"]

@@ -226,6 +226,9 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         cfg, main = self.cfg, self.is_main
+        # the data first: a manifest entry that cannot be used fails before any run file exists
+        cases = self._validation_cases()
+        loader = self._loader()
         self.metrics = MetricsLog(self.run.metrics, enabled=main)
         logfile = LogFile(self.run.log_file, enabled=main)
         tb = TensorBoard(self.run.tensorboard, enabled=main,
@@ -244,8 +247,6 @@ class Trainer:
                          cfg.model.name, f"{sum(p.numel() for p in self.model.parameters()):,}",
                          self.device, self.step + 1, self.stop_step, cfg.train.steps,
                          f", {self.info.world_size} processes" if self.info.distributed else "")
-            cases = self._validation_cases()
-            loader = self._loader()
             if self._resume_rng is not None:
                 # last, so that building the data cannot shift the restored streams
                 set_rng_state(self._resume_rng)
