@@ -63,6 +63,22 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE, what shell tools report for a closed pipe
+
+
+def quiet_broken_pipe() -> int:
+    """Point stdout at /dev/null (so the interpreter's final flush stays quiet) and return
+    the exit status for a closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return SIGPIPE_EXIT
+
+
 def handle_errors(func: F) -> F:
     """Turn exceptions into one clear stderr line and a non-zero exit (no traceback).
 
@@ -77,6 +93,8 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
+        except BrokenPipeError:  # e.g. 'volsr info X | head': the reader has gone
+            raise typer.Exit(quiet_broken_pipe()) from None
         except VolsrError as exc:
             raise fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:

@@ -28,6 +28,10 @@ from volsr.errors import ConfigError, InputError, OutputError, VolsrError
 from volsr.geometry import Grid
 from volsr.io import VOLUME_SUFFIXES_ALL, file_sha256, load_volume, save_volume, volume_suffix
 from volsr.io.image2d import IMAGE2D_WRITE_SUFFIXES, image2d_suffix, is_image2d_path
+from volsr.io.claim import claim_output, write_with_sidecar  # hardening #17
+from volsr.io.outputs import (  # hardening #17
+    SKIP, WRITE, check_collisions, drop_own_outputs, existing_output_action,
+)
 from volsr.provenance import base_record, grid_record, read_sidecar, sidecar_path, write_sidecar
 
 log = logging.getLogger(__name__)
@@ -88,6 +92,7 @@ def plan_cases(input_path: Path, output_path: Path, *, suffix: str = "") -> list
                         if p.is_file() and not p.name.startswith(".") and (
                             volume_suffix(p) in VOLUME_SUFFIXES_ALL
                             or image2d_suffix(p) in IMAGE2D_WRITE_SUFFIXES))
+        inputs = drop_own_outputs(inputs)  # hardening #17: never take volsr outputs as inputs
         if not inputs:
             raise InputError("folder holds no volumes (.nii, .nii.gz, .nrrd, .mha, .mhd) nor 2D "
                              "images (.png, .tif); for a DICOM series give an output file name",
@@ -100,6 +105,7 @@ def plan_cases(input_path: Path, output_path: Path, *, suffix: str = "") -> list
             ext = volume_suffix(p)
             out_ext = ".nii.gz" if ext in VOLUME_SUFFIXES_ALL else ext
             pairs.append((p, output_path / f"{p.name[: -len(ext)]}{suffix}{out_ext}"))
+        check_collisions(pairs)  # hardening #17: a.nii and a.nii.gz -> one output
         return pairs
     if not input_path.is_dir() and not out_is_file:
         raise OutputError("output file needs a volume extension (.nii.gz, .nii, .nrrd or .mha)"
@@ -320,6 +326,10 @@ def run_inference(
     from tqdm.auto import tqdm
 
     inp, out = Path(input_path), Path(output_path)
+    from volsr.io import check_dtype_name  # hardening #17: complex64 etc. refused up front
+
+    if not is_image2d_path(inp):
+        check_dtype_name(settings.dtype)
     pairs = plan_cases(inp, out, suffix=suffix)
     if num_parts < 1 or not 0 <= part_id < num_parts:
         raise ConfigError(f"part_id must be in [0, {num_parts - 1}], got {part_id}")
@@ -399,17 +409,27 @@ def write_report(path: str | Path, pairs: list[tuple[Path, Path]], results: list
 def _one_case(src: Path, dst: Path, settings: InferSettings, predict: Callable[..., Any],
               reference: Grid | None, info: dict[str, Any] | None, *, overwrite: bool,
               skip_existing: bool) -> CaseResult:
-    if dst.exists() and not overwrite:
-        if skip_existing:
-            sha = file_sha256(src)
-            if is_complete(dst, settings, sha):
-                log.info("%s: already done, skipped", dst)
-                return CaseResult(str(src), str(dst), "skipped")
-            log.info("%s: exists but its sidecar does not match; redoing it", dst)
-        else:
-            raise OutputError("already exists (use --overwrite or --skip-existing)", path=dst)
-    if is_image2d_path(src):
-        return _one_image(src, dst, settings, predict, info)
+    # hardening #17: claim the output, decide skip/redo/refuse inside the claim, and
+    # publish image + sidecar as one unit (was: exists-check at start, then os.replace)
+    with claim_output(dst):
+        action = existing_output_action(
+            dst, overwrite=overwrite, skip_existing=skip_existing,
+            same_run=lambda rec: rec.get("settings") == settings.record() and rec.get(
+                "input", {}).get("sha256") == file_sha256(src))
+        if action == SKIP:
+            log.info("%s: already done, skipped", dst)
+            return CaseResult(str(src), str(dst), "skipped")
+        replace = action != WRITE
+        if is_image2d_path(src):
+            return _one_image(src, dst, settings, predict, info, replace=replace)
+        return _one_volume(src, dst, settings, predict, reference, info, replace=replace)
+
+
+def _one_volume(src: Path, dst: Path, settings: InferSettings, predict: Callable[..., Any],
+                reference: Grid | None, info: dict[str, Any] | None, *,
+                replace: bool) -> CaseResult:
+    from volsr.io import check_volume_output, write_volume_file  # hardening #17
+
     timings: dict[str, float] = {}
     t = time.perf_counter()
     vol = load_volume(src, volume_index=settings.volume_index, series_uid=settings.series_uid)
@@ -423,21 +443,25 @@ def _one_case(src: Path, dst: Path, settings: InferSettings, predict: Callable[.
     timings["compute_s"] = time.perf_counter() - t
     mem = getattr(predict, "last_memory_plan", None)
     t = time.perf_counter()
-    save_volume(result, dst, dtype=settings.dtype or "float32", overwrite=True)
-    timings["write_s"] = time.perf_counter() - t
+    check_volume_output(result, dst)
+    dtype = settings.dtype or "float32"
     out_grid, out_desc = grid_record(result.spatial_shape, result.affine), result.describe()
+    record = _write_record(dst, settings, info, timings, vol.meta.warnings,
+                           {"path": str(src), "sha256": sha,
+                            **grid_record(vol.spatial_shape, vol.affine)},
+                           {"path": str(dst), **out_grid}, memory=None if mem is None else {
+                               "mode": mem.mode, "estimated_peak_bytes": mem.ram_bytes,
+                               "available_bytes": mem.available_bytes}, write=False)
+    write_with_sidecar(dst, lambda tmp: write_volume_file(result, tmp, dtype=dtype), record,
+                       replace=replace)
+    timings["write_s"] = time.perf_counter() - t  # (after the sidecar: not recorded in it)
     del result
-    _write_record(dst, settings, info, timings, vol.meta.warnings,
-                  {"path": str(src), "sha256": sha, **grid_record(vol.spatial_shape, vol.affine)},
-                  {"path": str(dst), **out_grid}, memory=None if mem is None else {
-                      "mode": mem.mode, "estimated_peak_bytes": mem.ram_bytes,
-                      "available_bytes": mem.available_bytes})
     log.info("%s -> %s (%s)", src, dst, out_desc)
     return CaseResult(str(src), str(dst), "written")
 
 
 def _one_image(src: Path, dst: Path, settings: InferSettings, predict: Callable[..., Any],
-               info: dict[str, Any] | None) -> CaseResult:
+               info: dict[str, Any] | None, *, replace: bool = False) -> CaseResult:
     """One 2D image: read, super-resolve, write with its bit depth, sidecar."""
     from volsr.inference.slicewise import image_factor, predict_image2d
     from volsr.io.image2d import load_image2d, save_image2d
@@ -456,7 +480,7 @@ def _one_image(src: Path, dst: Path, settings: InferSettings, predict: Callable[
     factor = [round(float(v), 6) for v in img.spacing / out.spacing]
     note = (f"super-resolved by volsr with {settings.model} (x{factor[0]:g} rows, "
             f"x{factor[1]:g} columns)")
-    save_image2d(out, dst, dtype=settings.dtype or "input", overwrite=True, note=note)
+    save_image2d(out, dst, dtype=settings.dtype or "input", overwrite=replace, note=note)
     timings["write_s"] = time.perf_counter() - t
     _write_record(dst, settings, info, timings, list(img.warnings),
                   {"path": str(src), "sha256": sha, **img.record()},
@@ -467,8 +491,10 @@ def _one_image(src: Path, dst: Path, settings: InferSettings, predict: Callable[
 
 def _write_record(dst: Path, settings: InferSettings, info: dict[str, Any] | None,
                   timings: dict[str, float], warnings: list[str], inp: dict[str, Any],
-                  out: dict[str, Any], memory: dict[str, Any] | None = None) -> None:
-    """The provenance sidecar of one output (volumes and 2D images alike)."""
+                  out: dict[str, Any], memory: dict[str, Any] | None = None,
+                  write: bool = True) -> dict[str, Any]:
+    """The provenance sidecar of one output (volumes and 2D images alike); written unless
+    ``write`` is False (hardening #17: then the caller publishes it with the output)."""
     record = base_record("infer")
     record.update({
         "model": settings.model,
@@ -483,7 +509,12 @@ def _write_record(dst: Path, settings: InferSettings, info: dict[str, Any] | Non
     })
     if memory is not None:
         record["memory"] = memory
-    write_sidecar(sidecar_path(dst), record)
+    if write:
+        from volsr.io.claim import file_digest  # hardening #17: digest for --skip-existing
+
+        record["output"] = {**record["output"], **file_digest(dst)}
+        write_sidecar(sidecar_path(dst), record)
+    return record
 
 
 def _grid_kwargs(settings: InferSettings, reference: Grid | None) -> dict[str, Any]:
