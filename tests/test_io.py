@@ -241,3 +241,28 @@ def test_dicom_series_with_jitter_below_a_percent_is_read(tmp_path, rng):
     w.SetFileName(str(f))
     w.Execute(img)
     assert load_volume(folder).spatial_shape == (7, 6, 5)
+
+
+@pytest.mark.parametrize("scale", [(1, 1, 1), (1, 1, 3)])
+def test_unknown_space_is_never_called_scanner(tmp_path, scale, caplog):
+    """Input with sform and qform codes 0: the output keeps 0 when a pixdim-only reader
+    gets its grid exactly, else says "aligned" (2); the world grid is the same either way."""
+    import nibabel as nib
+
+    from volsr.inference.api import super_resolve
+
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape((20, 18, 8))
+    hdr.set_zooms((1.0, 1.2, 3.0))
+    hdr.set_data_dtype(np.float32)
+    data = np.random.default_rng(0).random((20, 18, 8)).astype(np.float32)
+    nib.save(nib.Nifti1Image(data, None, header=hdr), tmp_path / "in.nii.gz")
+    v = load_volume(tmp_path / "in.nii.gz")
+    assert (v.meta.sform_code, v.meta.qform_code) == (0, 0)
+    out = super_resolve(v, "linear", scale=scale)
+    save_volume(out, tmp_path / "o.nii.gz")
+    img = nib.load(tmp_path / "o.nii.gz")
+    codes = int(img.header["sform_code"]), int(img.header["qform_code"])
+    assert codes == ((0, 0) if scale == (1, 1, 1) else (2, 2))
+    np.testing.assert_allclose(img.affine, out.affine, atol=1e-5)
+    assert "space unknown" in caplog.text

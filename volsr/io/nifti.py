@@ -101,8 +101,9 @@ def write_nifti(volume: Volume, path: Path, *, dtype: str = "float32") -> None:
     img = nib.Nifti1Image(stored, volume.affine, header=hdr)
     h = img.header
     h.set_data_dtype(out_dtype)
-    img.set_sform(volume.affine, code=meta.sform_code or 1)
-    img.set_qform(volume.affine, code=meta.qform_code or 1)
+    s_code, q_code = _output_codes(img, volume.affine, meta, path)
+    img.set_sform(volume.affine, code=s_code)
+    img.set_qform(volume.affine, code=q_code)
     h.set_slope_inter(slope, inter)
     h["cal_min"] = 0.0
     h["cal_max"] = 0.0
@@ -111,6 +112,32 @@ def write_nifti(volume: Volume, path: Path, *, dtype: str = "float32") -> None:
         nib.save(img, str(path))
     except OSError as exc:
         raise OutputError(f"cannot write ({_reason(exc)})", path=path) from None
+
+
+ALIGNED = 2  # NIfTI xform code "aligned": coordinates aligned to another scan's frame
+
+
+def _output_codes(img, affine: np.ndarray, meta: VolumeMeta,  # noqa: ANN001
+                  path: Path) -> tuple[int, int]:
+    """sform/qform codes of the output: the input's; 1 (scanner) for non-NIfTI sources.
+
+    A NIfTI input with both codes 0 is in an unknown space (its grid comes from pixdim
+    only). The output never claims ``scanner`` then: it keeps codes 0 when a reader's
+    pixdim-only affine of the output is exactly ``affine``, else writes code 2 ("aligned":
+    the frame of the input's voxel grid), and says so.
+    """
+    if meta.format != "nifti" or meta.sform_code or meta.qform_code:
+        return meta.sform_code or 1, meta.qform_code or 1
+    h = img.header.copy()
+    h.set_zooms(tuple(float(z) for z in np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(0)))
+                + tuple(h.get_zooms()[3:]))
+    if np.allclose(h.get_base_affine(), affine, atol=1e-5):
+        log.warning("%s: no sform/qform (space unknown); its output keeps codes 0",
+                    meta.path or path)
+        return 0, 0
+    log.warning("%s: no sform/qform (space unknown); its output gets sform/qform code 2 "
+                "(aligned to this input's voxel grid), not 1 (scanner)", meta.path or path)
+    return ALIGNED, ALIGNED
 
 
 def check_finite(arr: np.ndarray, path: str | None) -> None:
