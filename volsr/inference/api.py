@@ -18,9 +18,12 @@ log = logging.getLogger(__name__)
 
 
 def super_resolve(
-    volume: Volume,
+    volume: Volume | str | Path | np.ndarray | Any,
     model: str | Any = "bspline",
     *,
+    spacing: float | Sequence[float] | None = None,
+    affine: np.ndarray | None = None,
+    volume_index: int | None = None,
     scale: float | Sequence[float] | None = None,
     target_spacing: float | Sequence[float] | None = None,
     isotropic: bool = False,
@@ -31,7 +34,9 @@ def super_resolve(
     """Super-resolve ``volume`` onto the grid chosen by one of the grid options.
 
     Args:
-        volume: the input scan.
+        volume: the input scan: a Volume, a path to a scan (``volume_index`` picks a
+            volume of a 4D file), or an array/tensor ``(X, Y, Z)`` or ``(C, X, Y, Z)``
+            with its voxel size ``spacing`` (mm) or its 4x4 RAS+ ``affine``.
         model: an interpolation name (``volsr models`` lists them), a bundled model name
             (``"default"``), a network name together with ``weights``, a
             :class:`~volsr.inference.predictor.Predictor`, an interpolation model object or
@@ -51,6 +56,9 @@ def super_resolve(
         >>> super_resolve(lr, "linear", isotropic=True).spatial_shape
         (24, 24, 24)
     """
+    from volsr.io.coerce import as_volume  # hardening #17: paths, arrays, clear TypeError
+
+    volume = as_volume(volume, spacing=spacing, affine=affine, volume_index=volume_index)
     grid = {"scale": scale, "target_spacing": target_spacing, "isotropic": isotropic,
             "reference": reference}
     if isinstance(model, (str, Path)) or weights is not None:

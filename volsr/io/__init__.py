@@ -61,6 +61,9 @@ def load_volume(path: str | Path, *, volume_index: int | None = None,
         InputError: missing file, unreadable or corrupt data, not a 3D volume, NaN/inf
             voxels, unusable geometry (one message naming the file and the problem).
     """
+    from volsr.io.coerce import check_volume_index
+
+    volume_index = check_volume_index(volume_index)
     p = Path(path)
     if not p.exists():
         raise InputError("no such file or folder", path=p)
