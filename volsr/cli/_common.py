@@ -37,6 +37,19 @@ def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
     logger.propagate = False
     # nibabel prints header repairs itself; volsr reports what matters in its own words
     logging.getLogger("nibabel.global").setLevel(logging.CRITICAL)
+    route_warnings()
+
+
+def route_warnings() -> None:
+    """Show Python warnings (numpy's RuntimeWarning on odd data, library deprecations) as
+    one ``volsr: WARNING:`` line each, not the multi-line source-quoting default."""
+    import warnings
+
+    def _show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
+        text = " ".join(str(message).split())
+        logging.getLogger("volsr").warning("%s: %s", category.__name__, text)
+
+    warnings.showwarning = _show
 
 
 class Terminated(BaseException):

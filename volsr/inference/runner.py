@@ -376,6 +376,8 @@ def run_inference(
                 res = _one_case(src, dst, settings, predict, reference, info,
                                 overwrite=overwrite, skip_existing=skip_existing)
             except VolsrError as exc:
+                if exc.path is None:  # hardening #17: every case error names its file
+                    exc.path = str(src)
                 res = CaseResult(str(src), str(dst), "failed", str(exc),
                                  round(time.perf_counter() - t0, 3))
                 results.append(res)

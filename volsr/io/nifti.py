@@ -27,6 +27,7 @@ def read_nifti(path: Path, *, volume_index: int | None = None) -> Volume:
     from nibabel.filebasedimages import ImageFileError
 
     p = str(path)
+    _check_dim0(p)
     try:
         img = nib.load(p)
     except ImageFileError as exc:
@@ -57,7 +58,7 @@ def read_nifti(path: Path, *, volume_index: int | None = None) -> Volume:
     extra = shape[3:]
     n_vols = int(np.prod(extra)) if extra else 1
     if n_vols > 1 and volume_index is None:
-        raise InputError(f"4D image with {n_vols} volumes (shape {_shape(shape)}); "
+        raise InputError(f"{len(shape)}D image with {n_vols} volumes (shape {_shape(shape)}); "
                          "pick one with --volume K", path=p)
     k = 0 if volume_index is None else int(volume_index)
     if not 0 <= k < n_vols:
@@ -147,6 +148,38 @@ def check_finite(arr: np.ndarray, path: str | None) -> None:
         bad = int(arr.size - np.count_nonzero(finite))
         raise InputError(f"{bad} voxel(s) are NaN or infinite; clean the image first "
                          "(e.g. replace them with 0)", path=path)
+
+
+def raw_dim0(path: str) -> int | None:
+    """``dim[0]`` (number of dimensions) as stored in a NIfTI-1/2 header, or None when the
+    file is too short to tell (either byte order; ``.gz`` is opened transparently)."""
+    import struct
+
+    from nibabel.openers import ImageOpener
+
+    try:
+        with ImageOpener(path) as fh:
+            head = fh.read(48)
+    except Exception:  # noqa: BLE001 - unreadable: nibabel will say why
+        return None
+    if len(head) < 42:
+        return None
+    for order in "<>":
+        size = struct.unpack(f"{order}i", head[:4])[0]
+        if size == 348:
+            return struct.unpack(f"{order}h", head[40:42])[0]
+        if size == 540 and len(head) >= 18:
+            return struct.unpack(f"{order}q", head[16:24])[0]
+    return None
+
+
+def _check_dim0(path: str) -> None:
+    """Refuse ``dim[0]`` outside 1..7 with a message that says so (nibabel's own error for
+    8 or 9 speaks of a data code; for 0 the image looks like an empty 2D one)."""
+    d0 = raw_dim0(path)
+    if d0 is not None and not 1 <= d0 <= 7:
+        raise InputError(f"invalid header: dim[0] = {d0} (the number of dimensions must be 1 "
+                         "to 7)", path=path)
 
 
 def _check_shape(shape: tuple[int, ...], path: str) -> tuple[int, int, int]:
