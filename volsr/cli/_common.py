@@ -116,7 +116,8 @@ def handle_errors(func: F) -> F:
             raise fail("terminated (SIGTERM); no partial output was left behind; rerun with "
                        "--skip-existing to finish", 143) from None
         except MemoryError:
-            raise fail("out of memory; try a smaller --patch or fewer threads", 1) from None
+            raise fail("out of memory; try a coarser output grid (--scale, --target-spacing) or, "
+                       "for networks, a smaller --patch or --max-memory", 1) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI
             if _state["debug"]:
                 raise

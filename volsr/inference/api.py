@@ -72,6 +72,10 @@ def super_resolve(
         if options:
             raise ConfigError(f"options {sorted(options)} do not apply to interpolation models")
         plan = plan_output_grid(volume.grid, **grid)
+        from volsr.inference.preflight import check_interpolation_memory  # hardening #17
+
+        check_interpolation_memory(volume.spatial_shape, plan.grid.shape, volume.channels,
+                                   global_kind=getattr(model, "kind", None) not in _LOCAL_KINDS)
         data = _interpolate(volume, model, plan)
         return volume.with_data(data, plan.grid.affine.copy())
     if getattr(model, "upsampling", None) in ("pre", "post", "progressive"):

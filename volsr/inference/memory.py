@@ -70,14 +70,14 @@ def _cgroup_room() -> int | None:
 
 
 def available_memory() -> int:
-    """Bytes of RAM this process can still use (best effort; 8 GiB when unknown)."""
-    vals = [v for v in (_meminfo_available(), _cgroup_room()) if v is not None]
-    if not vals:
-        try:
-            vals = [os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")]
-        except (ValueError, OSError, AttributeError):
-            vals = [8 * _GiB]
-    return int(min(vals))
+    """Bytes of RAM this process can still use (best effort; 8 GiB when unknown).
+
+    hardening #17: reads the process's own cgroup and its parents (SLURM job steps,
+    nested containers), not only the root one; see :mod:`volsr.sysmem`.
+    """
+    from volsr.sysmem import available_memory as _available
+
+    return _available(8 * _GiB)
 
 
 def _widest(model: Any) -> int:
