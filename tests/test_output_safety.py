@@ -223,3 +223,26 @@ def test_nonfinite_output_is_refused(tmp_path):
     with pytest.raises(OutputError, match="1 NaN or infinite"):
         save_volume(Volume(data, np.eye(4)), tmp_path / "o.nii.gz")
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_broken_weights_give_no_output(tmp_path, phantom_path, bad):
+    """Weights holding NaN/Inf make a non-finite result: refused, nothing written (was a
+    100 % NaN output with exit 0)."""
+    import torch
+
+    from volsr.checkpoint import save_weights
+    from volsr.models import create_model
+
+    torch.manual_seed(0)
+    net = create_model("srcnn_2d", features=(4, 4), kernel_sizes=(3, 1, 3)).eval()
+    with torch.no_grad():
+        next(net.parameters()).fill_(bad)
+    w = save_weights(net, tmp_path / "w", model_name="srcnn_2d",
+                     normalization={"name": "percentile", "lower": 0, "upper": 100},
+                     inference={"patch_size": [16, 16, 16], "overlap": 0.25})
+    out = tmp_path / "o.nii.gz"
+    r = run("infer", phantom_path, "-o", out, "--weights", w, "--scale", 1, 1, 2,
+            "--device", "cpu")
+    assert r.exit_code == 1 and "NaN or infinite" in one_error_line(r), r.stderr
+    assert not out.exists() and not sidecar_path(out).exists()
