@@ -246,3 +246,28 @@ def test_broken_weights_give_no_output(tmp_path, phantom_path, bad):
             "--device", "cpu")
     assert r.exit_code == 1 and "NaN or infinite" in one_error_line(r), r.stderr
     assert not out.exists() and not sidecar_path(out).exists()
+
+
+def test_in_place_overwrite_does_not_read_what_it_just_wrote(tmp_path, phantom_path):
+    """A user file at an output name in the input folder is that output's slot, not an
+    input: --overwrite replaces it once, and no a_sr_sr appears."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.nii.gz").write_bytes(phantom_path.read_bytes())
+    (src / "a_sr.nii.gz").write_bytes(phantom_path.read_bytes())  # the user's own file
+    r = run("infer", src, "-o", src, "-m", "nearest", "--suffix", "_sr", "--overwrite")
+    assert r.exit_code == 0 and "1 written" in r.stderr
+    assert sorted(p.name for p in src.iterdir()) == [
+        "a.nii.gz", "a_sr.nii.gz", "a_sr.nii.gz.volsr.json"]
+
+
+def test_a_skipped_output_still_loses_the_temporary_of_a_killed_run(tmp_path, phantom_path):
+    from volsr.io._atomic import _owner, _tmp_base
+
+    out = tmp_path / "o.nii.gz"
+    assert run("infer", phantom_path, "-o", out, "-m", "nearest").exit_code == 0
+    host = _owner().rsplit("-", 1)[0]
+    tmp = tmp_path / f".{_tmp_base(out)}.{host}-999999999.x.part.nii.gz"
+    tmp.write_bytes(b"half")
+    r = run("infer", phantom_path, "-o", out, "-m", "nearest", "--skip-existing")
+    assert r.exit_code == 0 and "1 skipped" in r.stderr and not tmp.exists()

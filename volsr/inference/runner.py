@@ -30,7 +30,8 @@ from volsr.io import VOLUME_SUFFIXES_ALL, file_sha256, load_volume, save_volume,
 from volsr.io.image2d import IMAGE2D_WRITE_SUFFIXES, image2d_suffix, is_image2d_path
 from volsr.io.claim import claim_output, write_with_sidecar  # hardening #17
 from volsr.io.outputs import (  # hardening #17
-    SKIP, WRITE, check_collisions, drop_own_outputs, existing_output_action,
+    SKIP, WRITE, check_collisions, drop_own_outputs, drop_planned_outputs,
+    existing_output_action,
 )
 from volsr.provenance import base_record, grid_record, read_sidecar, sidecar_path, write_sidecar
 
@@ -105,6 +106,7 @@ def plan_cases(input_path: Path, output_path: Path, *, suffix: str = "") -> list
             ext = volume_suffix(p)
             out_ext = ".nii.gz" if ext in VOLUME_SUFFIXES_ALL else ext
             pairs.append((p, output_path / f"{p.name[: -len(ext)]}{suffix}{out_ext}"))
+        pairs = drop_planned_outputs(pairs)  # hardening #17: in-place: outputs not inputs
         check_collisions(pairs)  # hardening #17: a.nii and a.nii.gz -> one output
         return pairs
     if not input_path.is_dir() and not out_is_file:

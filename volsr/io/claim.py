@@ -28,6 +28,7 @@ from volsr.io._atomic import (
     check_writable_dir,
     fsync_file,
     publish,
+    remove_stale_temporaries,
     temporary_file,
 )
 from volsr.io.sidecar import is_own_record, load_json, sidecar_path
@@ -82,6 +83,7 @@ def claim_output(dest: str | Path) -> Iterator[Path]:
                               path=dest.parent) from None
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(f"{host} {pid}\n")
+    remove_stale_temporaries(dest)  # also when the output is then skipped, not rewritten
     try:
         yield claim
     finally:

@@ -77,6 +77,20 @@ def check_collisions(pairs: list[tuple[Path, Path]]) -> None:
         seen[key] = src
 
 
+def drop_planned_outputs(pairs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """``pairs`` without inputs that are the output of another pair: in an in-place run
+    (``-o`` the input folder, ``--suffix _sr``) ``a_sr.nii.gz`` is where ``a.nii.gz``'s
+    result goes, so it is never also read as an input of the same run."""
+    outs = {str(dst).casefold() for _, dst in pairs}
+    keep = []
+    for src, dst in pairs:
+        if str(src).casefold() in outs:
+            log.info("%s: the output name of another input; not taken as an input", src)
+            continue
+        keep.append((src, dst))
+    return keep
+
+
 def drop_own_outputs(inputs: list[Path]) -> list[Path]:
     """``inputs`` without volsr's own outputs and sidecars (an in-place ``--suffix`` run
     must not take what it wrote last time as new work)."""
