@@ -271,3 +271,30 @@ def test_a_skipped_output_still_loses_the_temporary_of_a_killed_run(tmp_path, ph
     tmp.write_bytes(b"half")
     r = run("infer", phantom_path, "-o", out, "-m", "nearest", "--skip-existing")
     assert r.exit_code == 0 and "1 skipped" in r.stderr and not tmp.exists()
+
+
+def test_two_processes_writing_one_output(tmp_path, phantom_path):
+    """Two real volsr processes started together on one output: one writes it, the other
+    stops with one line; image and sidecar come from the same run."""
+    import hashlib
+    import subprocess
+    import sys
+
+    out = tmp_path / "o.nii.gz"
+    cmd = [sys.executable, "-m", "volsr", "infer", str(phantom_path), "-o", str(out), "-m",
+           "lanczos", "--scale", "2", "2", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(cmd + ["--dtype", dt], stderr=subprocess.PIPE, text=True, env=env)
+             for dt in ("float32", "float64")]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert sorted(rc for rc, _ in results) == [0, 1], results
+    loser = next(err for rc, err in results if rc == 1)
+    assert len(loser.strip().splitlines()) == 1 and (
+        "another volsr run" in loser or "already exists" in loser), loser
+    side = json.loads(sidecar_path(out).read_text(encoding="utf-8"))
+    assert side["output"]["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    winner_dtype = "float32" if results[0][0] == 0 else "float64"
+    assert side["settings"]["dtype"] == winner_dtype
+    assert nib.load(out).get_data_dtype() == np.dtype(winner_dtype)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "o.nii.gz", "o.nii.gz.volsr.json", "phantom.nii.gz"]
