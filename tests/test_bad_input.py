@@ -261,3 +261,12 @@ def test_models_lists_bundled_weights():
     assert bundled == set(bundled_models()) and bundled
     r = runner.invoke(app, ["models", "--tag", "bundled"])
     assert r.exit_code == 0 and all(n in r.stdout for n in bundled)
+
+
+def test_constant_volume_error_names_the_file(tmp_path):
+    p = write_nifti(tmp_path / "flat.nii.gz", np.full((16, 16, 8), 5.0, np.float32),
+                    np.diag([1.0, 1.0, 3.0, 1.0]))
+    before = snapshot(tmp_path)
+    r = runner.invoke(app, ["ssr", str(p), "-o", str(tmp_path / "o.nii.gz")],
+                      catch_exceptions=False)
+    assert_clean_failure(r, ["flat.nii.gz", "constant volume"], tmp_path, before)

@@ -76,6 +76,20 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _name_the_input(exc: VolsrError, kwargs: dict[str, Any]) -> None:
+    """A data problem found deep in a computation ("cannot normalise a constant volume")
+    names no file; give it the command's input file when there is exactly one."""
+    from pathlib import Path
+
+    from volsr.errors import InputError
+
+    if exc.path is not None or not isinstance(exc, InputError):
+        return
+    inp = kwargs.get("input", kwargs.get("path"))
+    if isinstance(inp, (str, Path)) and not Path(inp).is_dir():
+        exc.path = str(inp)
+
+
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE, what shell tools report for a closed pipe
 
 
@@ -109,6 +123,7 @@ def handle_errors(func: F) -> F:
         except BrokenPipeError:  # e.g. 'volsr info X | head': the reader has gone
             raise typer.Exit(quiet_broken_pipe()) from None
         except VolsrError as exc:
+            _name_the_input(exc, kwargs)
             raise fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted; no partial output was left behind", 130) from None
