@@ -46,7 +46,7 @@ def test_infer_help_names_every_option_and_no_fake_defaults():
 def test_usage_mistakes_are_one_line_with_exit_2(args, text):
     env = {**os.environ, "COLUMNS": "80"}
     p = subprocess.run([sys.executable, "-m", "volsr", *args], capture_output=True, text=True,
-                       env=env, timeout=120)
+                       env=env, timeout=120, check=False)
     assert p.returncode == 2
     lines = p.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("volsr: error:") and text in lines[0], p.stderr

@@ -72,9 +72,9 @@ def test_a_claimed_output_is_refused_and_left_alone(tmp_path, phantom_path):
         assert r.exit_code == 1 and "another volsr run" in one_error_line(r)
         assert not out.exists() and not sidecar_path(out).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["phantom.nii.gz"]
-    with claim_output(out), pytest.raises(OutputError, match="another volsr run"):
-        with claim_output(out):
-            pass
+    with claim_output(out), pytest.raises(OutputError, match="another volsr run"), \
+            claim_output(out):
+        pass
 
 
 def test_a_claim_of_a_dead_process_is_taken_over(tmp_path, phantom_path):

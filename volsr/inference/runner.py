@@ -26,7 +26,7 @@ from typing import Any
 
 from volsr.errors import ConfigError, InputError, OutputError, VolsrError
 from volsr.geometry import Grid
-from volsr.io import VOLUME_SUFFIXES_ALL, file_sha256, load_volume, save_volume, volume_suffix
+from volsr.io import VOLUME_SUFFIXES_ALL, file_sha256, load_volume, volume_suffix
 from volsr.io.image2d import IMAGE2D_WRITE_SUFFIXES, image2d_suffix, is_image2d_path
 from volsr.io.claim import claim_output, write_with_sidecar  # hardening #17
 from volsr.io.outputs import (  # hardening #17
@@ -432,6 +432,8 @@ def _one_case(src: Path, dst: Path, settings: InferSettings, predict: Callable[.
 def _one_volume(src: Path, dst: Path, settings: InferSettings, predict: Callable[..., Any],
                 reference: Grid | None, info: dict[str, Any] | None, *,
                 replace: bool) -> CaseResult:
+    from functools import partial
+
     from volsr.io import check_volume_output, write_volume_file  # hardening #17
 
     timings: dict[str, float] = {}
@@ -456,7 +458,7 @@ def _one_volume(src: Path, dst: Path, settings: InferSettings, predict: Callable
                            {"path": str(dst), **out_grid}, memory=None if mem is None else {
                                "mode": mem.mode, "estimated_peak_bytes": mem.ram_bytes,
                                "available_bytes": mem.available_bytes}, write=False)
-    write_with_sidecar(dst, lambda tmp: write_volume_file(result, tmp, dtype=dtype), record,
+    write_with_sidecar(dst, partial(write_volume_file, result, dtype=dtype), record,
                        replace=replace)
     timings["write_s"] = time.perf_counter() - t  # (after the sidecar: not recorded in it)
     del result

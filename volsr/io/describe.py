@@ -73,6 +73,6 @@ def _describe_nifti_header(path: Path, problem: str) -> dict[str, Any]:
             rec["nonfinite_voxels"] = int(data.size - np.count_nonzero(finite))
             if finite.any():
                 rec["range"] = [float(data[finite].min()), float(data[finite].max())]
-        except Exception:  # noqa: BLE001 - truncated data: the problem already says so
+        except Exception:  # noqa: BLE001, S110 - truncated data: the problem says so
             pass
     return rec
