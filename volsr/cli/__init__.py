@@ -76,4 +76,11 @@ def main() -> None:
         code = 130
     except BrokenPipeError:
         code = _common.quiet_broken_pipe()
+    except _common.Terminated:  # SIGTERM outside a command's own handler (start, exit)
+        typer.echo("volsr: error: terminated (SIGTERM)", err=True)
+        code = 143
+    except KeyboardInterrupt:
+        typer.echo("volsr: error: interrupted", err=True)
+        code = 130
+    _common.restore_default_signals()  # a late SIGTERM now ends the process quietly
     sys.exit(code if isinstance(code, int) else 0)

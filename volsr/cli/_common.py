@@ -70,6 +70,16 @@ def install_signal_handlers() -> None:
         pass
 
 
+def restore_default_signals() -> None:
+    """SIGTERM back to its default action (used once the command has finished)."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except (ValueError, OSError):
+        pass
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one error line and return the Exit to raise."""
     typer.echo(f"volsr: error: {message}", err=True)
