@@ -213,8 +213,10 @@ def check_outcome(result: Any, inp: Path, out: Path, before: bytes,
         if not np.allclose(img.affine, want, rtol=1e-5, atol=1e-5):
             return "other", f"output affine {img.affine.tolist()} != {want.tolist()}"
         h = img.header
-        if int(h["sform_code"]) <= 0 or int(h["qform_code"]) <= 0:
-            return "other", f"codes sform={int(h['sform_code'])} qform={int(h['qform_code'])}"
+        codes = int(h["sform_code"]), int(h["qform_code"])
+        unknown = not src.meta.sform_code and not src.meta.qform_code  # pixdim-only input
+        if (codes not in ((0, 0), (2, 2))) if unknown else min(codes) <= 0:
+            return "other", f"codes sform={codes[0]} qform={codes[1]}"
         if h.get_data_dtype() != np.float32:
             return "other", f"output dtype {h.get_data_dtype()}"
         if not np.all(np.isfinite(np.asanyarray(img.dataobj))):

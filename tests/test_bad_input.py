@@ -190,3 +190,83 @@ def test_degrade_and_eval_report_bad_input_in_one_line(tmp_path):
                  ["eval", str(tmp_path / "bad.nii.gz"), str(tmp_path / "bad.nii.gz")]):
         r = runner.invoke(app, args, catch_exceptions=False)
         assert_clean_failure(r, ["bad.nii.gz"], tmp_path, before)
+
+
+@pytest.mark.parametrize("dim0", [0, 8, 9])
+def test_invalid_dim0_is_named(tmp_path, dim0):
+    import struct
+
+    p = write_nifti(tmp_path / "d.nii", np.ones((6, 6, 6), np.float32), np.eye(4))
+    raw = bytearray(p.read_bytes())
+    raw[40:42] = struct.pack("<h", dim0)
+    p.write_bytes(bytes(raw))
+    before = snapshot(tmp_path)
+    r = infer(p, tmp_path / "o.nii.gz")
+    assert_clean_failure(r, [f"dim[0] = {dim0}", "1 to 7"], tmp_path, before)
+    assert "2D image" not in r.stderr
+
+
+def test_5d_file_is_called_5d(tmp_path):
+    p = write_nifti(tmp_path / "five.nii.gz", np.ones((6, 6, 6, 2, 2), np.float32), np.eye(4))
+    before = snapshot(tmp_path)
+    assert_clean_failure(infer(p, tmp_path / "o.nii.gz"), ["5D image with 4 volumes"],
+                         tmp_path, before)
+
+
+def test_numpy_warnings_are_one_line(tmp_path):
+    """An int16 file scaled by 1e38 overflows float32: numpy warns, volsr refuses; the
+    warning is one 'volsr:' line, not numpy's source-quoting two lines."""
+    img = nib.Nifti1Image((np.arange(384).reshape(8, 8, 6) % 300).astype(np.int16), np.eye(4))
+    img.header.set_slope_inter(1e38, 0)
+    nib.save(img, tmp_path / "slope.nii.gz")
+    before = snapshot(tmp_path)
+    r = infer(tmp_path / "slope.nii.gz", tmp_path / "o.nii.gz", "-m", "nearest")
+    assert_clean_failure(r, ["NaN or infinite"], tmp_path, before)
+    assert all(ln.startswith("volsr: ") for ln in r.stderr.splitlines()), r.stderr
+
+
+@pytest.mark.parametrize("kind, problem", [
+    ("4d", "4D image with 3 volumes"), ("nan", "NaN or infinite"), ("complex", "complex64")])
+def test_info_describes_files_it_would_refuse(tmp_path, kind, problem):
+    data = {"4d": np.ones((6, 5, 4, 3), np.float32),
+            "nan": np.concatenate([np.full((1, 5, 4), np.nan), np.ones((5, 5, 4))]).astype(
+                np.float32),
+            "complex": np.ones((6, 5, 4), np.complex64)}[kind]
+    p = write_nifti(tmp_path / f"{kind}.nii.gz", data, np.diag([1.0, 2.0, 3.0, 1.0]))
+    r = runner.invoke(app, ["info", str(p), "--json"])
+    assert r.exit_code == 1
+    import json
+
+    rec = json.loads(r.stdout)
+    assert rec["shape"][:3] == [6, 5, 4] and rec["spacing_mm"] == [1.0, 2.0, 3.0]
+    assert problem in rec["problems"][0]
+    if kind == "nan":
+        assert rec["nonfinite_voxels"] == 20 and rec["range"] == [1.0, 1.0]
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("volsr: error:")]
+    assert len(err) == 1 and problem in err[0]
+
+
+def test_info_of_a_good_file_has_no_problems(good):
+    r = runner.invoke(app, ["info", str(good)])
+    assert r.exit_code == 0 and "problems" not in r.stdout and "shape:" in r.stdout
+
+
+def test_models_lists_bundled_weights():
+    import json
+
+    from volsr.weights import bundled_models
+
+    rows = json.loads(runner.invoke(app, ["models", "--json"]).stdout)
+    bundled = {r["name"] for r in rows if r.get("bundled")}
+    assert bundled == set(bundled_models()) and bundled
+    r = runner.invoke(app, ["models", "--tag", "bundled"])
+    assert r.exit_code == 0 and all(n in r.stdout for n in bundled)
+
+
+def test_constant_volume_error_names_the_file(tmp_path):
+    p = write_nifti(tmp_path / "flat.nii.gz", np.full((16, 16, 8), 5.0, np.float32),
+                    np.diag([1.0, 1.0, 3.0, 1.0]))
+    before = snapshot(tmp_path)
+    r = runner.invoke(app, ["ssr", str(p), "-o", str(tmp_path / "o.nii.gz")],
+                      catch_exceptions=False)
+    assert_clean_failure(r, ["flat.nii.gz", "constant volume"], tmp_path, before)

@@ -44,7 +44,7 @@ def test_infer_file_to_file_with_sidecar(tmp_path, phantom_path):
                                       [0, 0, 0, 1]])
     np.testing.assert_allclose(img.affine, expected, atol=1e-6)
     np.testing.assert_allclose(img.header.get_qform(), expected, atol=1e-5)
-    side = json.loads((tmp_path / "out" / "sr.json").read_text(encoding="utf-8"))
+    side = json.loads((tmp_path / "out" / "sr.nii.gz.volsr.json").read_text(encoding="utf-8"))
     assert side["model"] == "linear" and side["settings"]["scale"] == [1.0, 1.0, 2.0]
     assert len(side["input"]["sha256"]) == 64 and side["output"]["shape"] == [48, 52, 80]
     assert "compute_s" in side["timings"]
@@ -73,7 +73,7 @@ def test_infer_folder_to_folder_loads_once_and_names_outputs(tmp_path, phantom_p
     r = run("infer", src, "-o", tmp_path / "out", "--model", "nearest", "--isotropic")
     assert r.exit_code == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "a.json", "a.nii.gz", "b.json", "b.nii.gz"]
+        "a.nii.gz", "a.nii.gz.volsr.json", "b.nii.gz", "b.nii.gz.volsr.json"]
 
 
 def test_infer_default_is_isotropic(tmp_path):

@@ -200,3 +200,69 @@ def test_dicom_folder_with_two_series_lists_uids(tmp_path, rng):
         exc.value) and "--series-uid" in str(exc.value)
     v = load_volume(folder, series_uid="1.2.826.0.1.3680043.2.8")
     assert v.spatial_shape == (6, 6, 5)
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_dicom_series_with_a_gap_is_refused_quietly(tmp_path, rng, capfd, damage):
+    """A missing or unreadable slice: one error naming the gap, no ITK text on stderr."""
+    from typer.testing import CliRunner
+
+    from volsr.cli import app
+
+    folder = tmp_path / "dicom"
+    _write_dicom_series(folder, rng.integers(0, 1000, (8, 10, 12)), (0.8, 0.7, 3.0),
+                        (-10.0, 20.0, 5.0), "1.2.826.0.1.3680043.2.1")
+    victim = folder / "2.1_004.dcm"
+    if damage == "missing":
+        victim.unlink()
+    else:
+        victim.write_bytes(victim.read_bytes()[:200])
+    with pytest.raises(InputError, match=r"3 mm apart, but 6 mm between 2.1_003.dcm and "
+                                         r"2.1_005.dcm"):
+        load_volume(folder)
+    r = CliRunner().invoke(app, ["infer", str(folder), "-o", str(tmp_path / "o.nii.gz"),
+                                 "-m", "nearest"], catch_exceptions=False)
+    assert r.exit_code == 1 and not (tmp_path / "o.nii.gz").exists()
+    assert [ln.startswith("volsr: error:") for ln in r.stderr.splitlines()] == [True]
+    assert "ITK" not in capfd.readouterr().err
+
+
+def test_dicom_series_with_jitter_below_a_percent_is_read(tmp_path, rng):
+    import SimpleITK as sitk
+
+    folder = tmp_path / "dicom"
+    _write_dicom_series(folder, rng.integers(0, 1000, (5, 6, 7)), (1.0, 1.0, 2.0),
+                        (0.0, 0.0, 0.0), "1.2.826.0.1.3680043.2.3")
+    f = folder / "2.3_002.dcm"  # nudge one slice by 0.004 mm (rounding in real headers)
+    img = sitk.ReadImage(str(f))
+    img.SetMetaData("0020|0032", "0.0000\\0.0000\\4.0040")
+    w = sitk.ImageFileWriter()
+    w.KeepOriginalImageUIDOn()
+    w.SetFileName(str(f))
+    w.Execute(img)
+    assert load_volume(folder).spatial_shape == (7, 6, 5)
+
+
+@pytest.mark.parametrize("grid, codes", [({"scale": (1, 1, 3)}, (0, 0)),
+                                         ({"isotropic": True}, (2, 2))])
+def test_unknown_space_is_never_called_scanner(tmp_path, grid, codes, caplog):
+    """Input with sform and qform codes 0: the output keeps 0 when a pixdim-only reader
+    gets its grid exactly, else says "aligned" (2); the world grid is the same either way."""
+    import nibabel as nib
+
+    from volsr.predictors import super_resolve
+
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape((20, 18, 8))
+    hdr.set_zooms((1.0, 1.2, 3.0))
+    hdr.set_data_dtype(np.float32)
+    data = np.random.default_rng(0).random((20, 18, 8)).astype(np.float32)
+    nib.save(nib.Nifti1Image(data, None, header=hdr), tmp_path / "in.nii.gz")
+    v = load_volume(tmp_path / "in.nii.gz")
+    assert (v.meta.sform_code, v.meta.qform_code) == (0, 0)
+    out = super_resolve(v, "linear", **grid)  # x3 on z keeps the grid centred; 1.2 -> 1 mm
+    save_volume(out, tmp_path / "o.nii.gz")  # on y (18 -> 22 voxels) does not
+    img = nib.load(tmp_path / "o.nii.gz")
+    assert (int(img.header["sform_code"]), int(img.header["qform_code"])) == codes
+    np.testing.assert_allclose(img.affine, out.affine, atol=1e-5)
+    assert "space unknown" in caplog.text

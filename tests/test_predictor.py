@@ -249,7 +249,7 @@ def test_cli_infer_with_weights_end_to_end(tmp_path, weights_dir, scan):
     expected = Predictor.from_pretrained(weights_dir, device="cpu", patch_size=(6, 6, 6)).run(
         src, scale=(1, 1, 2))
     np.testing.assert_allclose(np.asarray(img.dataobj), expected.data[0], atol=1e-4)
-    side = json.loads((tmp_path / "sr.json").read_text(encoding="utf-8"))
+    side = json.loads((tmp_path / "sr.nii.gz.volsr.json").read_text(encoding="utf-8"))
     sha = hashlib.sha256((weights_dir / "model.safetensors").read_bytes()).hexdigest()
     assert side["model"] == "srcnn_3d" and side["weights"]["sha256"] == sha
     assert side["settings"]["weights_sha256"] == sha
@@ -288,13 +288,13 @@ def test_cli_uses_bundled_default_when_no_model(tmp_path, monkeypatch, scan):
     root.mkdir()
     monkeypatch.setattr(weights, "WEIGHTS_ROOT", root)
     r = run_cli("infer", scan, "-o", tmp_path / "a.nii.gz", "--scale", 1, 1, 2)
-    assert r.exit_code == 0 and json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))["model"] == "bspline"
+    assert r.exit_code == 0 and json.loads((tmp_path / "a.nii.gz.volsr.json").read_text(encoding="utf-8"))["model"] == "bspline"
     save_weights(tiny_net(), root / "mr_t1", model_name="srcnn_3d")
     (root / "DEFAULT").write_text("mr_t1")
     r = run_cli("infer", scan, "-o", tmp_path / "b.nii.gz", "--scale", 1, 1, 2, "-v")
     assert r.exit_code == 0, r.stderr
     assert "bundled default model (mr_t1)" in r.stderr
-    side = json.loads((tmp_path / "b.json").read_text(encoding="utf-8"))
+    side = json.loads((tmp_path / "b.nii.gz.volsr.json").read_text(encoding="utf-8"))
     assert side["model"] == "srcnn_3d" and side["weights"]["path"] == str(root / "mr_t1")
 
 
@@ -346,10 +346,29 @@ def test_run_file_writes_volume_and_sidecar(tmp_path, weights_dir, scan):
     pred = Predictor.from_pretrained(weights_dir, device="cpu")
     out = pred.run_file(scan, tmp_path / "o.nii.gz")  # default: the trained scale (1, 1, 2)
     assert nib.load(out).shape == (12, 10, 10)
-    side = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))
+    side = json.loads((tmp_path / "o.nii.gz.volsr.json").read_text(encoding="utf-8"))
     assert side["settings"]["scale"] == [1.0, 1.0, 2.0]
     assert side["weights"]["sha256"] == pred.record()["weights_sha256"]
     with pytest.raises(OutputError, match="already exists"):
         pred.run_file(scan, out, scale=(1, 1, 3))
     pred.run_file(scan, out, scale=(1, 1, 3), overwrite=True)
     assert nib.load(out).shape == (12, 10, 15)
+
+
+def test_run_file_claims_its_output_and_records_its_digest(tmp_path, weights_dir, scan):
+    """run_file goes through inference/case.run_case: the claim and the one-unit write."""
+    from volsr.io.claim import claim_output, file_digest
+
+    pred = Predictor.from_pretrained(weights_dir, device="cpu")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / "o.nii.gz"
+    with claim_output(out), pytest.raises(OutputError, match="another volsr run"):
+        pred.run_file(scan, out)  # a second writer of one output stops
+    assert sorted(p.name for p in folder.iterdir()) == []  # and leaves nothing behind
+    pred.run_file(scan, out)
+    side = json.loads((folder / "o.nii.gz.volsr.json").read_text(encoding="utf-8"))
+    digest = file_digest(out)
+    assert side["output"]["size"] == digest["size"] > 0
+    assert side["output"]["sha256"] == digest["sha256"]
+    assert sorted(p.name for p in folder.iterdir()) == ["o.nii.gz", "o.nii.gz.volsr.json"]

@@ -99,14 +99,14 @@ def test_runner_runs_the_predictor_it_is_given(tmp_path, weights_dir):
     assert res.status == "written"
     expected = super_resolve(load_volume(src), "linear", isotropic=True)
     np.testing.assert_array_equal(load_volume(out).data, expected.data)
-    side = json.loads(out.with_name("lin.json").read_text(encoding="utf-8"))
+    side = json.loads(out.with_name("lin.nii.gz.volsr.json").read_text(encoding="utf-8"))
     assert side["model"] == "linear" and side["predictor"] is None
     # a network predictor: memory plan and weights recorded, same result as run()
     net = load_predictor(None, weights_dir, device="cpu")
     out2 = tmp_path / "net.nii.gz"
     run_inference(src, out2, InferSettings(model=None, scale=(1.0, 1.0, 2.0)), net,
                   progress=False, max_memory=2**34)
-    side = json.loads(out2.with_name("net.json").read_text(encoding="utf-8"))
+    side = json.loads(out2.with_name("net.nii.gz.volsr.json").read_text(encoding="utf-8"))
     assert side["memory"]["mode"] == "ram" and side["memory"]["available_bytes"] == 2**34
     assert side["weights"]["sha256"] == net.record()["weights_sha256"]
     np.testing.assert_allclose(load_volume(out2).data,

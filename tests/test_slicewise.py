@@ -261,7 +261,7 @@ def test_cli_png_16bit_with_a_2d_network(tmp_path, espcn_weights):
     assert out.mode == "I;16" and out.size == (28, 40)
     assert out.info["dpi"] == pytest.approx((200, 200), rel=1e-3)
     assert "espcn_2d" in out.text["volsr"]
-    side = json.loads((tmp_path / "sr.json").read_text(encoding="utf-8"))
+    side = json.loads((tmp_path / "sr.png.volsr.json").read_text(encoding="utf-8"))
     assert side["input"]["kind"] == "image2d" and side["input"]["bit_depth"] == 16
     assert side["output"]["shape"] == [40, 28] and side["output"]["scale"] == [2.0, 2.0]
     assert side["predictor"]["tta"] is True and side["model"] == "espcn_2d"
@@ -299,7 +299,7 @@ def test_cli_folder_of_images_keeps_each_format(tmp_path, espcn_weights):
                 "--suffix", "_sr")
     assert r.exit_code == 0, r.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["a_sr.json", "a_sr.png", "b_sr.json", "b_sr.tif"]
+    assert names == ["a_sr.png", "a_sr.png.volsr.json", "b_sr.tif", "b_sr.tif.volsr.json"]
     assert Image.open(tmp_path / "out" / "a_sr.png").mode == "L"
     assert Image.open(tmp_path / "out" / "b_sr.tif").size == (12, 16)
 
@@ -315,6 +315,6 @@ def test_cli_volume_through_plane_with_2d_net_and_fba(tmp_path):
                 "--scale", "1", "1", "2", "--fusion", "fba")
     assert r.exit_code == 0, r.stderr
     assert load_volume(tmp_path / "o.nii.gz").spatial_shape == (12, 10, 10)
-    side = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))
+    side = json.loads((tmp_path / "o.nii.gz.volsr.json").read_text(encoding="utf-8"))
     assert side["predictor"]["fusion"] == "fba"
     assert side["settings"]["options"] == {"fusion": "fba"}

@@ -482,7 +482,7 @@ def test_cli_writes_output_and_sidecar(tmp_path):
     assert r.exit_code == 0, r.output
     vol = load_volume(out)
     assert vol.spatial_shape == (32, 32, 32)
-    side = json.loads((tmp_path / "sr.json").read_text(encoding="utf-8"))
+    side = json.loads((tmp_path / "sr.nii.gz.volsr.json").read_text(encoding="utf-8"))
     assert side["command"] == "ssr"
     assert side["acquisition"]["axis"] == 2 and side["acquisition"]["gap_mm"] == 2.0
     assert side["profile"] == {"kind": "rect", "thickness_mm": 6.0}
@@ -502,7 +502,7 @@ def test_cli_refuses_an_isotropic_scan(tmp_path):
     assert r.exit_code != 0
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("volsr: error:") and "isotropic" in lines[0]
-    assert not out.exists() and not Path(str(out)[:-7] + ".json").exists()
+    assert not out.exists() and not Path(str(out) + ".volsr.json").exists()
 
 
 def test_infer_model_ssr_reuses_saved_weights(tmp_path):
@@ -523,7 +523,7 @@ def test_infer_model_ssr_reuses_saved_weights(tmp_path):
     a, b = load_volume(tmp_path / "sr.nii.gz"), load_volume(tmp_path / "again.nii.gz")
     np.testing.assert_allclose(b.affine, a.affine, atol=1e-9)
     np.testing.assert_allclose(b.data, a.data, atol=1e-5)
-    side = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
+    side = json.loads((tmp_path / "again.nii.gz.volsr.json").read_text(encoding="utf-8"))
     assert side["model"] == "ssr" and len(side["settings"]["weights_sha256"]) == 64
     r = _cli("infer", src, "-o", tmp_path / "x.nii.gz", "--model", "ssr", "--weights",
              tmp_path / "w", "--patch", 8, 8, 8, "--device", "cpu")  # windows, same output

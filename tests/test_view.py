@@ -64,3 +64,26 @@ def test_on_grid_resamples_in_world_coordinates():
     i, j, k = find_edge(hr.data[0], 2)
     assert 5 <= k < 18
 
+
+
+def test_view_without_matplotlib_says_how_to_get_it(files, tmp_path):
+    """An install without matplotlib (blocked in a real subprocess): one line, no advice
+    to pass an option that view does not have."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['matplotlib'] = None; from volsr.cli import main; "
+            "sys.argv = ['volsr', 'view', sys.argv[1], '-o', sys.argv[2]]; main()")
+    p = subprocess.run([sys.executable, "-c", code, str(files / "hr.nii.gz"),
+                        str(tmp_path / "v.png")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.splitlines() == [p.stderr.strip()] and "pip install matplotlib" in p.stderr
+    assert "--no-figures" not in p.stderr and not (tmp_path / "v.png").exists()
+
+
+def test_matplotlib_is_a_core_dependency():
+    import tomllib
+    from pathlib import Path
+
+    meta = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text("utf-8"))
+    assert any(d.startswith("matplotlib") for d in meta["project"]["dependencies"])

@@ -16,6 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from volsr.errors import ConfigError
 from volsr.geometry import Grid
 from volsr.inference.protocol import VolumePredictor
@@ -123,9 +125,12 @@ def resolve_settings(settings: InferSettings, predictor: VolumePredictor) -> Inf
 
 
 def super_resolve(
-    volume: Volume,
+    volume: Volume | str | Path | np.ndarray | Any,
     model: str | Path | Any = "bspline",
     *,
+    spacing: float | Sequence[float] | None = None,
+    affine: np.ndarray | None = None,
+    volume_index: int | None = None,
     scale: float | Sequence[float] | None = None,
     target_spacing: float | Sequence[float] | None = None,
     isotropic: bool = False,
@@ -136,7 +141,9 @@ def super_resolve(
     """Super-resolve ``volume`` onto the grid chosen by one of the grid options.
 
     Args:
-        volume: the input scan.
+        volume: the input scan: a Volume, a path to a scan (``volume_index`` picks a
+            volume of a 4D file), or an array/tensor ``(X, Y, Z)`` or ``(C, X, Y, Z)``
+            with its voxel size ``spacing`` (mm) or its 4x4 RAS+ ``affine``.
         model: a name or weights folder for :func:`load_predictor` (an interpolation
             baseline, ``"default"``, a network name together with ``weights``, ``"ssr"``),
             a ready predictor (:class:`~volsr.inference.predictor.Predictor`, ...), an
@@ -156,6 +163,9 @@ def super_resolve(
         >>> super_resolve(lr, "linear", isotropic=True).spatial_shape
         (24, 24, 24)
     """
+    from volsr.io.coerce import as_volume  # hardening #17: paths, arrays, clear TypeError
+
+    volume = as_volume(volume, spacing=spacing, affine=affine, volume_index=volume_index)
     return as_predictor(model, weights, options).run(
         volume, scale=scale, target_spacing=target_spacing, isotropic=isotropic,
         reference=reference)

@@ -12,15 +12,8 @@ from typing import Any
 import numpy as np
 
 from volsr._version import __version__
-from volsr.io._atomic import atomic_write, full_suffix
-
-
-def sidecar_path(output: str | Path) -> Path:
-    """``out.nii.gz`` -> ``out.json`` (BIDS-style sidecar next to the output)."""
-    p = Path(output)
-    suffix = full_suffix(p)
-    stem = p.name[: -len(suffix)] if suffix else p.name
-    return p.with_name(stem + ".json")
+from volsr.io._atomic import atomic_write
+from volsr.io.sidecar import sidecar_path  # noqa: F401 - re-exported (was defined here)
 
 
 def grid_record(shape: Any, affine: np.ndarray) -> dict[str, Any]:

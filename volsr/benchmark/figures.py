@@ -36,8 +36,8 @@ def require_matplotlib() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise ConfigError("figures and reports need matplotlib: pip install 'volsr[report]' "
-                          "(or pass --no-figures)") from None
+        raise ConfigError("figures need matplotlib, a volsr dependency that is missing here: "
+                          "pip install matplotlib") from None
     if matplotlib.get_backend().lower() != "agg":
         try:
             matplotlib.use("Agg", force=True)

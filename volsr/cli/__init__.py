@@ -18,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: wraps to the terminal, no cut option names
     help="Volumetric MRI/CT super-resolution with correct geometry.",
 )
 
@@ -47,6 +48,39 @@ _ = (benchmark, data, demo, degrade, evaluate, infer, misc, ssr, train, view)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: usage mistakes (unknown option, missing argument) are
+    one ``volsr: error:`` line with exit 2, like every other error."""
+    import sys
+
+    try:  # recent typer vendors click
+        from typer._click import exceptions as click  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - typer on the click package
+        import click  # type: ignore[no-redef]
+
     _common.install_signal_handlers()
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
+            typer.echo(exc.ctx.get_help())  # plain 'volsr': the help, as before
+            sys.exit(exc.exit_code)
+        where = exc.ctx.command_path if exc.ctx is not None else "volsr"
+        msg = " ".join(exc.format_message().split())
+        typer.echo(f"volsr: error: {msg} (see '{where} --help')", err=True)
+        code = exc.exit_code
+    except click.ClickException as exc:
+        typer.echo(f"volsr: error: {' '.join(exc.format_message().split())}", err=True)
+        code = exc.exit_code
+    except click.Abort:
+        typer.echo("volsr: error: interrupted", err=True)
+        code = 130
+    except BrokenPipeError:
+        code = _common.quiet_broken_pipe()
+    except _common.Terminated:  # SIGTERM outside a command's own handler (start, exit)
+        typer.echo("volsr: error: terminated (SIGTERM)", err=True)
+        code = 143
+    except KeyboardInterrupt:
+        typer.echo("volsr: error: interrupted", err=True)
+        code = 130
+    _common.restore_default_signals()  # a late SIGTERM now ends the process quietly
+    sys.exit(code if isinstance(code, int) else 0)

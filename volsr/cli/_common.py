@@ -37,6 +37,19 @@ def setup_logging(quiet: bool = False, verbose: bool = False) -> None:
     logger.propagate = False
     # nibabel prints header repairs itself; volsr reports what matters in its own words
     logging.getLogger("nibabel.global").setLevel(logging.CRITICAL)
+    route_warnings()
+
+
+def route_warnings() -> None:
+    """Show Python warnings (numpy's RuntimeWarning on odd data, library deprecations) as
+    one ``volsr: WARNING:`` line each, not the multi-line source-quoting default."""
+    import warnings
+
+    def _show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
+        text = " ".join(str(message).split())
+        logging.getLogger("volsr").warning("%s: %s", category.__name__, text)
+
+    warnings.showwarning = _show
 
 
 class Terminated(BaseException):
@@ -57,10 +70,50 @@ def install_signal_handlers() -> None:
         pass
 
 
+def restore_default_signals() -> None:
+    """SIGTERM back to its default action (used once the command has finished)."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except (ValueError, OSError):
+        pass
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one error line and return the Exit to raise."""
     typer.echo(f"volsr: error: {message}", err=True)
     return typer.Exit(code)
+
+
+def _name_the_input(exc: VolsrError, kwargs: dict[str, Any]) -> None:
+    """A data problem found deep in a computation ("cannot normalise a constant volume")
+    names no file; give it the command's input file when there is exactly one."""
+    from pathlib import Path
+
+    from volsr.errors import InputError
+
+    if exc.path is not None or not isinstance(exc, InputError):
+        return
+    inp = kwargs.get("input", kwargs.get("path"))
+    if isinstance(inp, (str, Path)) and not Path(inp).is_dir():
+        exc.path = str(inp)
+
+
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE, what shell tools report for a closed pipe
+
+
+def quiet_broken_pipe() -> int:
+    """Point stdout at /dev/null (so the interpreter's final flush stays quiet) and return
+    the exit status for a closed pipe."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return SIGPIPE_EXIT
 
 
 def handle_errors(func: F) -> F:
@@ -77,7 +130,10 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
+        except BrokenPipeError:  # e.g. 'volsr info X | head': the reader has gone
+            raise typer.Exit(quiet_broken_pipe()) from None
         except VolsrError as exc:
+            _name_the_input(exc, kwargs)
             raise fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise fail("interrupted; no partial output was left behind", 130) from None
@@ -85,7 +141,8 @@ def handle_errors(func: F) -> F:
             raise fail("terminated (SIGTERM); no partial output was left behind; rerun with "
                        "--skip-existing to finish", 143) from None
         except MemoryError:
-            raise fail("out of memory; try a smaller --patch or fewer threads", 1) from None
+            raise fail("out of memory; try a coarser output grid (--scale, --target-spacing) or, "
+                       "for networks, a smaller --patch or --max-memory", 1) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI
             if _state["debug"]:
                 raise

@@ -80,11 +80,13 @@ def infer(
         "--weights", help="Trained weights: a folder with model.json + model.safetensors, or a "
         "training run folder.")] = None,
     scale: Annotated[Optional[tuple[float, float, float]], typer.Option(
+        metavar="S [S S]",
         help="Factor per voxel axis, e.g. 1 1 4, or one factor for every axis (--scale 2). "
         "2D images: --scale S (both axes; default: the network's factor).")] = None,
     target_spacing: Annotated[Optional[tuple[float, float, float]], typer.Option(
-        help="Output voxel size in mm per voxel axis.")] = None,
+        metavar="MM MM MM", help="Output voxel size in mm per voxel axis.")] = None,
     isotropic: Annotated[bool, typer.Option(
+        "--isotropic",
         help="Finest input spacing on every axis (the default when no grid option is given).")]
     = False,
     reference: Annotated[Optional[Path], typer.Option(
@@ -98,7 +100,8 @@ def infer(
                                                       "when a folder holds several.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     patch: Annotated[Optional[tuple[int, int, int]], typer.Option(
-        "--patch", help="Sliding-window size in output voxels (networks; default: the "
+        "--patch", metavar="X Y Z",
+        help="Sliding-window size in output voxels (networks; default: the "
         "model's).")] = None,
     overlap: Annotated[Optional[float], typer.Option(
         help="Overlap of neighbouring windows, in [0, 1) (networks).")] = None,

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from volsr.cli import app
-from volsr.cli._common import Overwrite, Quiet, Verbose, handle_errors, setup_logging
+from volsr.cli._common import Overwrite, Quiet, Verbose, fail, handle_errors, setup_logging
 
 
 @app.command()
@@ -20,7 +20,8 @@ def models(
                                                "post, interpolation, ...).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """List registered models with their dims and upsampling kind."""
+    """List registered models with their dims and upsampling kind, then the bundled trained
+    models (usable as --model NAME; 'default' marks the default)."""
     from volsr.models import list_models, model_entry
 
     rows = []
@@ -28,6 +29,7 @@ def models(
         info = model_entry(name).info
         rows.append({"name": name, "dims": info["dims"], "upsampling": info["upsampling"],
                      "family": info["family"], "paper": info["paper"]})
+    rows += bundled_rows(pattern, tag)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -35,6 +37,33 @@ def models(
     for r in rows:
         typer.echo(f"{r['name']:<22} {r['dims']:>4}D  {r['upsampling']:<14} {r['family']:<14} "
                    f"{r['paper']}")
+
+
+def bundled_rows(pattern: str = "*", tag: str | None = None) -> list[dict]:
+    """Rows for the trained models shipped in ``volsr/weights`` (tag ``bundled``)."""
+    import fnmatch
+
+    from volsr.weights import bundled_models, default_model_name
+
+    if tag not in (None, "bundled", "trained"):
+        return []
+    default = default_model_name()
+    rows = []
+    for name, folder in bundled_models().items():
+        if not fnmatch.fnmatch(name, pattern):
+            continue
+        try:
+            meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+            net = meta["model"]["name"]
+            dims = int(meta["model"].get("kwargs", {}).get("spatial_dims", 3))
+            up = str(meta.get("upsampling", "?"))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        rows.append({"name": name, "dims": dims, "upsampling": up, "family": "bundled",
+                     "paper": f"trained {net} weights in {folder.name}/"
+                              + (" (the default model)" if name == default else ""),
+                     "bundled": True, "default": name == default, "weights": str(folder)})
+    return rows
 
 
 @app.command()
@@ -45,29 +74,29 @@ def info(
     series_uid: Annotated[Optional[str], typer.Option(help="DICOM series to read.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Print a volume's grid: shape, spacing, orientation, affine, header codes."""
+    """Print a volume's grid: shape, spacing, orientation, affine, header codes.
+
+    Files volsr would refuse (4D without --volume, NaN voxels, complex voxels) are
+    described too, with the problem on a 'problems:' line (and as the error, exit 1).
+    """
     setup_logging()
     import numpy as np
 
-    from volsr.io import load_volume
-    from volsr.provenance import grid_record
+    from volsr.io.describe import describe_file
 
-    v = load_volume(path, volume_index=volume, series_uid=series_uid)
-    rec = {"path": str(path), "format": v.meta.format, "stored_dtype": v.meta.source_dtype,
-           **grid_record(v.spatial_shape, v.affine),
-           "sform_code": v.meta.sform_code, "qform_code": v.meta.qform_code,
-           "scl_slope": v.meta.scl_slope, "scl_inter": v.meta.scl_inter,
-           "range": [float(v.data.min()), float(v.data.max())], "warnings": v.meta.warnings}
+    rec = describe_file(path, volume_index=volume, series_uid=series_uid)
     if as_json:
         typer.echo(json.dumps(rec, indent=2))
-        return
-    for k, val in rec.items():
-        if k == "affine":
-            typer.echo("affine:")
-            for row in np.asarray(val):
-                typer.echo("  " + " ".join(f"{x:10.4f}" for x in row))
-        else:
-            typer.echo(f"{k}: {val}")
+    else:
+        for k, val in rec.items():
+            if k == "affine":
+                typer.echo("affine:")
+                for row in np.asarray(val):
+                    typer.echo("  " + " ".join(f"{x:10.4f}" for x in row))
+            elif k != "problems" or val:
+                typer.echo(f"{k}: {'; '.join(val) if k == 'problems' else val}")
+    if rec["problems"]:
+        raise fail(f"{path}: {'; '.join(rec['problems'])}", 1)
 
 
 @app.command()

@@ -1,19 +1,21 @@
-"""One case of ``volsr infer``: read an input, run a predictor, write the output and its
-sidecar (atomic: a temporary file renamed into place)."""
+"""One case of ``volsr infer``: claim the output, read an input, run a predictor, publish
+the output and its sidecar as one unit (temporaries renamed into place)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from volsr.errors import OutputError
 from volsr.geometry import Grid
 from volsr.inference.protocol import VolumePredictor
-from volsr.inference.records import CaseResult, InferSettings, is_complete, write_case_record
-from volsr.io import file_sha256, load_volume, save_volume
+from volsr.inference.records import CaseResult, InferSettings, write_case_record
+from volsr.io import check_volume_output, file_sha256, load_volume, write_volume_file
+from volsr.io.claim import claim_output, write_with_sidecar
 from volsr.io.image2d import is_image2d_path
+from volsr.io.outputs import SKIP, WRITE, existing_output_action
 from volsr.provenance import grid_record
 
 __all__ = ["grid_kwargs", "run_case"]
@@ -26,29 +28,46 @@ def run_case(src: Path, dst: Path, settings: InferSettings, predictor: VolumePre
              max_memory: int | None = None) -> CaseResult:
     """Super-resolve ``src`` into ``dst`` with ``predictor`` and write its sidecar.
 
+    ``dst`` is claimed exclusively for the whole case (a second writer stops with an
+    OutputError), and the image and its ``OUT.volsr.json`` sidecar are published as one
+    unit (volumes; a 2D image is published before its sidecar).
+
     Args:
         settings: what decides the output (grid option, dtype, volume index, ...); its
             ``record()`` goes into the sidecar.
         reference: the loaded grid of ``settings.reference``, if any.
-        overwrite / skip_existing: what to do when ``dst`` exists (else OutputError).
+        overwrite / skip_existing: what to do when ``dst`` exists (else OutputError);
+            ``skip_existing`` skips only a complete output of the same settings and
+            input, and refuses a file volsr did not write
+            (:func:`volsr.io.outputs.existing_output_action`).
         max_memory: bytes of RAM the run may use; a memory-mapped buffer, if needed,
             goes into ``dst``'s folder.
 
     Returns:
         ``written`` or ``skipped``.
     """
-    if dst.exists() and not overwrite:
-        if skip_existing:
-            sha = file_sha256(src)
-            if is_complete(dst, settings, sha):
-                log.info("%s: already done, skipped", dst)
-                return CaseResult(str(src), str(dst), "skipped")
-            log.info("%s: exists but its sidecar does not match; redoing it", dst)
-        else:
-            raise OutputError("already exists (use --overwrite or --skip-existing)", path=dst)
-    info = predictor.record() or None
-    if is_image2d_path(src):
-        return _one_image(src, dst, settings, predictor, info, max_memory)
+    # hardening #17: claim the output, decide skip/redo/refuse inside the claim, and
+    # publish image + sidecar as one unit (was: exists-check at start, then os.replace)
+    with claim_output(dst):
+        action = existing_output_action(
+            dst, overwrite=overwrite, skip_existing=skip_existing,
+            same_run=lambda rec: rec.get("settings") == settings.record() and rec.get(
+                "input", {}).get("sha256") == file_sha256(src))
+        if action == SKIP:
+            log.info("%s: already done, skipped", dst)
+            return CaseResult(str(src), str(dst), "skipped")
+        replace = action != WRITE
+        info = predictor.record() or None
+        if is_image2d_path(src):
+            return _one_image(src, dst, settings, predictor, info, max_memory, replace=replace)
+        return _one_volume(src, dst, settings, predictor, reference, info, max_memory,
+                           replace=replace)
+
+
+def _one_volume(src: Path, dst: Path, settings: InferSettings, predictor: VolumePredictor,
+                reference: Grid | None, info: dict[str, Any] | None, max_memory: int | None,
+                *, replace: bool) -> CaseResult:
+    """One volume: read, super-resolve, publish image + sidecar (with its digest) as one unit."""
     timings: dict[str, float] = {}
     t = time.perf_counter()
     vol = load_volume(src, volume_index=settings.volume_index, series_uid=settings.series_uid)
@@ -60,21 +79,25 @@ def run_case(src: Path, dst: Path, settings: InferSettings, predictor: VolumePre
     timings["compute_s"] = time.perf_counter() - t
     mem = predictor.last_memory_plan
     t = time.perf_counter()
-    save_volume(result, dst, dtype=settings.dtype or "float32", overwrite=True)
-    timings["write_s"] = time.perf_counter() - t
+    check_volume_output(result, dst)
     out_grid, out_desc = grid_record(result.spatial_shape, result.affine), result.describe()
+    record = write_case_record(
+        dst, settings, info, timings, vol.meta.warnings,
+        {"path": str(src), "sha256": sha, **grid_record(vol.spatial_shape, vol.affine)},
+        {"path": str(dst), **out_grid}, memory=None if mem is None else {
+            "mode": mem.mode, "estimated_peak_bytes": mem.ram_bytes,
+            "available_bytes": mem.available_bytes}, write=False)
+    write_with_sidecar(dst, partial(write_volume_file, result, dtype=settings.dtype or "float32"),
+                       record, replace=replace)
+    timings["write_s"] = time.perf_counter() - t  # (after the sidecar: not recorded in it)
     del result
-    write_case_record(dst, settings, info, timings, vol.meta.warnings,
-                  {"path": str(src), "sha256": sha, **grid_record(vol.spatial_shape, vol.affine)},
-                  {"path": str(dst), **out_grid}, memory=None if mem is None else {
-                      "mode": mem.mode, "estimated_peak_bytes": mem.ram_bytes,
-                      "available_bytes": mem.available_bytes})
     log.info("%s -> %s (%s)", src, dst, out_desc)
     return CaseResult(str(src), str(dst), "written")
 
 
 def _one_image(src: Path, dst: Path, settings: InferSettings, predictor: VolumePredictor,
-               info: dict[str, Any] | None, max_memory: int | None) -> CaseResult:
+               info: dict[str, Any] | None, max_memory: int | None, *,
+               replace: bool = False) -> CaseResult:
     """One 2D image: read, super-resolve, write with its bit depth, sidecar."""
     from volsr.inference.slicewise import image_factor, predict_image2d
     from volsr.io.image2d import load_image2d, save_image2d
@@ -93,11 +116,11 @@ def _one_image(src: Path, dst: Path, settings: InferSettings, predictor: VolumeP
     factor = [round(float(v), 6) for v in img.spacing / out.spacing]
     note = (f"super-resolved by volsr with {settings.model} (x{factor[0]:g} rows, "
             f"x{factor[1]:g} columns)")
-    save_image2d(out, dst, dtype=settings.dtype or "input", overwrite=True, note=note)
+    save_image2d(out, dst, dtype=settings.dtype or "input", overwrite=replace, note=note)
     timings["write_s"] = time.perf_counter() - t
     write_case_record(dst, settings, info, timings, list(img.warnings),
-                  {"path": str(src), "sha256": sha, **img.record()},
-                  {"path": str(dst), "scale": factor, **out.record()})
+                      {"path": str(src), "sha256": sha, **img.record()},
+                      {"path": str(dst), "scale": factor, **out.record()})
     log.info("%s -> %s (%s)", src, dst, out.describe())
     return CaseResult(str(src), str(dst), "written")
 

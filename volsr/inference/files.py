@@ -10,6 +10,7 @@ from typing import Any
 from volsr.errors import ConfigError, InputError, OutputError
 from volsr.io import VOLUME_SUFFIXES_ALL, volume_suffix
 from volsr.io.image2d import IMAGE2D_WRITE_SUFFIXES, image2d_suffix, is_image2d_path
+from volsr.io.outputs import check_collisions, drop_own_outputs, drop_planned_outputs
 
 __all__ = ["plan_cases", "resolve_sharding", "same_file", "shard"]
 
@@ -21,7 +22,9 @@ def plan_cases(input_path: Path, output_path: Path, *, suffix: str = "") -> list
 
     In a folder, volumes give ``<stem><suffix>.nii.gz`` and 2D images (PNG/TIFF)
     ``<stem><suffix>`` with their own extension. A 2D image must be written as a 2D
-    image (``.png``, ``.tif``, ``.tiff``).
+    image (``.png``, ``.tif``, ``.tiff``). A folder's volsr outputs and sidecars are not
+    inputs, nor is an input that is another input's output (in-place ``--suffix`` runs);
+    two inputs with one output name are refused (ConfigError).
     """
     if not input_path.exists():
         raise InputError("no such file or folder", path=input_path)
@@ -31,6 +34,7 @@ def plan_cases(input_path: Path, output_path: Path, *, suffix: str = "") -> list
                         if p.is_file() and not p.name.startswith(".") and (
                             volume_suffix(p) in VOLUME_SUFFIXES_ALL
                             or image2d_suffix(p) in IMAGE2D_WRITE_SUFFIXES))
+        inputs = drop_own_outputs(inputs)  # hardening #17: never take volsr outputs as inputs
         if not inputs:
             raise InputError("folder holds no volumes (.nii, .nii.gz, .nrrd, .mha, .mhd) nor 2D "
                              "images (.png, .tif); for a DICOM series give an output file name",
@@ -43,6 +47,8 @@ def plan_cases(input_path: Path, output_path: Path, *, suffix: str = "") -> list
             ext = volume_suffix(p)
             out_ext = ".nii.gz" if ext in VOLUME_SUFFIXES_ALL else ext
             pairs.append((p, output_path / f"{p.name[: -len(ext)]}{suffix}{out_ext}"))
+        pairs = drop_planned_outputs(pairs)  # hardening #17: in-place: outputs not inputs
+        check_collisions(pairs)  # hardening #17: a.nii and a.nii.gz -> one output
         return pairs
     if not input_path.is_dir() and not out_is_file:
         raise OutputError("output file needs a volume extension (.nii.gz, .nii, .nrrd or .mha)"

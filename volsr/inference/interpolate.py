@@ -11,6 +11,7 @@ import numpy as np
 
 from volsr.geometry import Grid
 from volsr.inference.grid import GridPlan, plan_output_grid
+from volsr.inference.preflight import check_interpolation_memory
 from volsr.io.volume import Volume
 from volsr.models.interpolation import Interpolator
 
@@ -40,7 +41,9 @@ class InterpolationPredictor:
     Local kernels (nearest, linear, B-spline, Lanczos) are applied slab by slab into one
     output array (no full-size temporaries); the global Fourier interpolation in one
     piece. A grid option is required (there is no "own" factor); the memory budget does
-    not apply (the output array is the only large allocation).
+    not apply (the output array is the only large allocation), but a grid that cannot fit
+    in the available memory is refused before anything is allocated
+    (:func:`~volsr.inference.preflight.check_interpolation_memory`).
 
     Example:
         >>> from volsr.models import create_model
@@ -81,6 +84,9 @@ class InterpolationPredictor:
             log.info("--max-memory applies to networks; %s ignores it", self.model_name)
         plan = plan_output_grid(volume.grid, scale=scale, target_spacing=target_spacing,
                                 isotropic=isotropic, reference=reference)
+        check_interpolation_memory(  # hardening #17: interpolation is preflighted too
+            volume.spatial_shape, plan.grid.shape, volume.channels,
+            global_kind=self.model.kind not in _LOCAL_KINDS)
         return volume.with_data(self._interpolate(volume, plan), plan.grid.affine.copy())
 
     def _interpolate(self, volume: Volume, plan: GridPlan) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Before a network runs, :func:`plan_memory` estimates the peak memory of the run from
 the input, the output grid, the slab size and the network, and compares it with the
-memory available (``MemAvailable`` of ``/proc/meminfo``, bounded by a cgroup limit, or
+memory available (``MemAvailable`` of ``/proc/meminfo``, bounded by the limits of the
+process's own cgroup and its parents: :mod:`volsr.sysmem`; or
 ``--max-memory``):
 
 * ``"ram"``: the output-grid buffer lives in RAM (the usual case);
@@ -42,43 +43,15 @@ SAFETY = 0.85  # plan to use at most this share of the available memory
 _GiB = 2**30
 
 
-def _meminfo_available() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def _cgroup_room() -> int | None:
-    """Room left under a cgroup v2 / v1 memory limit, if one is set."""
-    pairs = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-             ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-              "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
-    for lim_f, cur_f in pairs:
-        try:
-            lim = Path(lim_f).read_text().strip()
-            cur = int(Path(cur_f).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if lim == "max" or not lim.isdigit() or int(lim) >= 1 << 60:
-            return None
-        return max(0, int(lim) - cur)
-    return None
-
-
 def available_memory() -> int:
-    """Bytes of RAM this process can still use (best effort; 8 GiB when unknown)."""
-    vals = [v for v in (_meminfo_available(), _cgroup_room()) if v is not None]
-    if not vals:
-        try:
-            vals = [os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")]
-        except (ValueError, OSError, AttributeError):
-            vals = [8 * _GiB]
-    return int(min(vals))
+    """Bytes of RAM this process can still use (best effort; 8 GiB when unknown).
+
+    hardening #17: reads the process's own cgroup and its parents (SLURM job steps,
+    nested containers), not only the root one; see :mod:`volsr.sysmem`.
+    """
+    from volsr.sysmem import available_memory as _available
+
+    return _available(8 * _GiB)
 
 
 def _widest(model: Any) -> int:

@@ -333,8 +333,12 @@ class Predictor:
 
     def run_file(self, in_path: str | Path, out_path: str | Path, *, overwrite: bool = False,
                  **grid: Any) -> Path:
-        """Read, super-resolve and write one file (atomic, with a JSON sidecar); no grid
-        option: the trained scale."""
+        """Read, super-resolve and write one file with its ``OUT.volsr.json`` sidecar; no
+        grid option: the trained scale.
+
+        Goes through :func:`volsr.inference.case.run_case`: the output is claimed
+        exclusively and the image and its sidecar are published as one unit.
+        """
         from volsr.inference.case import run_case
         from volsr.inference.files import plan_cases, same_file
         from volsr.inference.records import InferSettings

@@ -3,8 +3,9 @@
 The provenance of every output lives here, in clearly named functions:
 
 * :class:`InferSettings`: everything that decides an output besides the input file;
-* :func:`write_case_record`: the JSON sidecar beside one output;
-* :func:`is_complete`: whether an existing output's sidecar matches (``--skip-existing``);
+* :func:`write_case_record`: the JSON sidecar beside one output (``OUT.volsr.json``, with
+  the output's size and sha256, which ``--skip-existing`` checks:
+  :func:`volsr.io.outputs.existing_output_action`);
 * :func:`write_report`: the JSON run report of ``--report``.
 """
 
@@ -14,9 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from volsr.provenance import base_record, read_sidecar, sidecar_path, write_sidecar
+from volsr.io.claim import file_digest
+from volsr.provenance import base_record, sidecar_path, write_sidecar
 
-__all__ = ["CaseResult", "InferSettings", "is_complete", "write_case_record", "write_report"]
+__all__ = ["CaseResult", "InferSettings", "write_case_record", "write_report"]
 
 
 @dataclass
@@ -60,17 +62,6 @@ class CaseResult:
     seconds: float = 0.0
 
 
-def is_complete(output: Path, settings: InferSettings, input_sha: str) -> bool:
-    """An existing output counts as done only if its sidecar matches model, settings, input."""
-    if not output.exists():
-        return False
-    rec = read_sidecar(sidecar_path(output))
-    if not rec:
-        return False
-    return rec.get("settings") == settings.record() and rec.get("input", {}).get(
-        "sha256") == input_sha
-
-
 def write_report(path: str | Path, pairs: list[tuple[Path, Path]], results: list[CaseResult],
                  settings: InferSettings) -> Path:
     """JSON run report: every planned case with its status (``written``, ``skipped``,
@@ -87,9 +78,18 @@ def write_report(path: str | Path, pairs: list[tuple[Path, Path]], results: list
 
 
 def write_case_record(dst: Path, settings: InferSettings, info: dict[str, Any] | None,
-                  timings: dict[str, float], warnings: list[str], inp: dict[str, Any],
-                  out: dict[str, Any], memory: dict[str, Any] | None = None) -> None:
-    """The provenance sidecar of one output (volumes and 2D images alike)."""
+                      timings: dict[str, float], warnings: list[str], inp: dict[str, Any],
+                      out: dict[str, Any], memory: dict[str, Any] | None = None,
+                      write: bool = True) -> dict[str, Any]:
+    """The provenance sidecar of one output (volumes and 2D images alike).
+
+    Written beside ``dst`` (with ``dst``'s size and sha256) unless ``write`` is False;
+    then the caller publishes it together with the output
+    (:func:`volsr.io.claim.write_with_sidecar`, which adds the digest).
+
+    Returns:
+        The record.
+    """
     record = base_record("infer")
     record.update({
         "model": settings.model,
@@ -104,6 +104,7 @@ def write_case_record(dst: Path, settings: InferSettings, info: dict[str, Any] |
     })
     if memory is not None:
         record["memory"] = memory
-    write_sidecar(sidecar_path(dst), record)
-
-
+    if write:  # hardening #17: the digest --skip-existing checks
+        record["output"] = {**record["output"], **file_digest(dst)}
+        write_sidecar(sidecar_path(dst), record)
+    return record

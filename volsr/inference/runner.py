@@ -4,8 +4,8 @@
 (built once by :func:`volsr.predictors.load_predictor`; the runner never builds one),
 pairs inputs with outputs (:func:`~volsr.inference.files.plan_cases`), optionally takes
 one part of a folder for an array job (:func:`~volsr.inference.files.shard`), and runs
-each case (:func:`~volsr.inference.case.run_case`: read, super-resolve, write atomically,
-JSON sidecar from :mod:`volsr.inference.records`).
+each case (:func:`~volsr.inference.case.run_case`: claim the output, read, super-resolve,
+publish the image and its JSON sidecar from :mod:`volsr.inference.records` as one unit).
 
 2D images (``.png``, ``.tif``/``.tiff``, single-frame ``.dcm``) are read with
 :func:`volsr.io.image2d.load_image2d`, super-resolved by a 2D network (or an
@@ -26,11 +26,12 @@ from volsr.geometry import Grid
 from volsr.inference.case import run_case
 from volsr.inference.files import plan_cases, resolve_sharding, same_file, shard
 from volsr.inference.protocol import VolumePredictor
-from volsr.inference.records import CaseResult, InferSettings, is_complete, write_report
-from volsr.io import load_volume
+from volsr.inference.records import CaseResult, InferSettings, write_report
+from volsr.io import check_dtype_name, load_volume
+from volsr.io.image2d import is_image2d_path
 
-__all__ = ["CaseResult", "InferSettings", "is_complete", "plan_cases", "resolve_sharding",
-           "run_inference", "shard", "write_report"]
+__all__ = ["CaseResult", "InferSettings", "plan_cases", "resolve_sharding", "run_inference",
+           "shard", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ def run_inference(
     from tqdm.auto import tqdm
 
     inp, out = Path(input_path), Path(output_path)
+    if not is_image2d_path(inp):
+        check_dtype_name(settings.dtype)  # hardening #17: complex64 etc. refused up front
     pairs = plan_cases(inp, out, suffix=suffix)
     if num_parts < 1 or not 0 <= part_id < num_parts:
         raise ConfigError(f"part_id must be in [0, {num_parts - 1}], got {part_id}")
@@ -105,6 +108,8 @@ def run_inference(
                 res = run_case(src, dst, settings, predictor, reference, overwrite=overwrite,
                                skip_existing=skip_existing, max_memory=max_memory)
             except VolsrError as exc:
+                if exc.path is None:  # hardening #17: every case error names its file
+                    exc.path = str(src)
                 res = CaseResult(str(src), str(dst), "failed", str(exc),
                                  round(time.perf_counter() - t0, 3))
                 results.append(res)

@@ -27,6 +27,7 @@ def read_nifti(path: Path, *, volume_index: int | None = None) -> Volume:
     from nibabel.filebasedimages import ImageFileError
 
     p = str(path)
+    _check_dim0(p)
     try:
         img = nib.load(p)
     except ImageFileError as exc:
@@ -57,7 +58,7 @@ def read_nifti(path: Path, *, volume_index: int | None = None) -> Volume:
     extra = shape[3:]
     n_vols = int(np.prod(extra)) if extra else 1
     if n_vols > 1 and volume_index is None:
-        raise InputError(f"4D image with {n_vols} volumes (shape {_shape(shape)}); "
+        raise InputError(f"{len(shape)}D image with {n_vols} volumes (shape {_shape(shape)}); "
                          "pick one with --volume K", path=p)
     k = 0 if volume_index is None else int(volume_index)
     if not 0 <= k < n_vols:
@@ -101,8 +102,9 @@ def write_nifti(volume: Volume, path: Path, *, dtype: str = "float32") -> None:
     img = nib.Nifti1Image(stored, volume.affine, header=hdr)
     h = img.header
     h.set_data_dtype(out_dtype)
-    img.set_sform(volume.affine, code=meta.sform_code or 1)
-    img.set_qform(volume.affine, code=meta.qform_code or 1)
+    s_code, q_code = _output_codes(img, volume.affine, meta, path)
+    img.set_sform(volume.affine, code=s_code)
+    img.set_qform(volume.affine, code=q_code)
     h.set_slope_inter(slope, inter)
     h["cal_min"] = 0.0
     h["cal_max"] = 0.0
@@ -113,6 +115,32 @@ def write_nifti(volume: Volume, path: Path, *, dtype: str = "float32") -> None:
         raise OutputError(f"cannot write ({_reason(exc)})", path=path) from None
 
 
+ALIGNED = 2  # NIfTI xform code "aligned": coordinates aligned to another scan's frame
+
+
+def _output_codes(img, affine: np.ndarray, meta: VolumeMeta,  # noqa: ANN001
+                  path: Path) -> tuple[int, int]:
+    """sform/qform codes of the output: the input's; 1 (scanner) for non-NIfTI sources.
+
+    A NIfTI input with both codes 0 is in an unknown space (its grid comes from pixdim
+    only). The output never claims ``scanner`` then: it keeps codes 0 when a reader's
+    pixdim-only affine of the output is exactly ``affine``, else writes code 2 ("aligned":
+    the frame of the input's voxel grid), and says so.
+    """
+    if meta.format != "nifti" or meta.sform_code or meta.qform_code:
+        return meta.sform_code or 1, meta.qform_code or 1
+    h = img.header.copy()
+    h.set_zooms(tuple(float(z) for z in np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(0)))
+                + tuple(h.get_zooms()[3:]))
+    if np.allclose(h.get_base_affine(), affine, atol=1e-5):
+        log.warning("%s: no sform/qform (space unknown); its output keeps codes 0",
+                    meta.path or path)
+        return 0, 0
+    log.warning("%s: no sform/qform (space unknown); its output gets sform/qform code 2 "
+                "(aligned to this input's voxel grid), not 1 (scanner)", meta.path or path)
+    return ALIGNED, ALIGNED
+
+
 def check_finite(arr: np.ndarray, path: str | None) -> None:
     """Raise :class:`InputError` when ``arr`` holds NaN or infinite values."""
     finite = np.isfinite(arr)
@@ -120,6 +148,38 @@ def check_finite(arr: np.ndarray, path: str | None) -> None:
         bad = int(arr.size - np.count_nonzero(finite))
         raise InputError(f"{bad} voxel(s) are NaN or infinite; clean the image first "
                          "(e.g. replace them with 0)", path=path)
+
+
+def raw_dim0(path: str) -> int | None:
+    """``dim[0]`` (number of dimensions) as stored in a NIfTI-1/2 header, or None when the
+    file is too short to tell (either byte order; ``.gz`` is opened transparently)."""
+    import struct
+
+    from nibabel.openers import ImageOpener
+
+    try:
+        with ImageOpener(path) as fh:
+            head = fh.read(48)
+    except Exception:  # noqa: BLE001 - unreadable: nibabel will say why
+        return None
+    if len(head) < 42:
+        return None
+    for order in "<>":
+        size = struct.unpack(f"{order}i", head[:4])[0]
+        if size == 348:
+            return struct.unpack(f"{order}h", head[40:42])[0]
+        if size == 540 and len(head) >= 18:
+            return struct.unpack(f"{order}q", head[16:24])[0]
+    return None
+
+
+def _check_dim0(path: str) -> None:
+    """Refuse ``dim[0]`` outside 1..7 with a message that says so (nibabel's own error for
+    8 or 9 speaks of a data code; for 0 the image looks like an empty 2D one)."""
+    d0 = raw_dim0(path)
+    if d0 is not None and not 1 <= d0 <= 7:
+        raise InputError(f"invalid header: dim[0] = {d0} (the number of dimensions must be 1 "
+                         "to 7)", path=path)
 
 
 def _check_shape(shape: tuple[int, ...], path: str) -> tuple[int, int, int]:

@@ -40,11 +40,24 @@ def affine_to_itk_geometry(affine: np.ndarray) -> tuple[list[float], list[float]
     return origin.tolist(), sp.tolist(), direction.ravel().tolist()
 
 
-def read_sitk(path: Path, *, volume_index: int | None = None,
-              series_uid: str | None = None) -> Volume:
-    """Read an NRRD/MHA/MHD file or a DICOM series folder."""
+def quiet_itk() -> None:
+    """Stop ITK printing multi-line warnings to the terminal; volsr reports problems itself."""
     import SimpleITK as sitk
 
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+
+
+def read_sitk(path: Path, *, volume_index: int | None = None,
+              series_uid: str | None = None) -> Volume:
+    """Read an NRRD/MHA/MHD file or a DICOM series folder.
+
+    Raises:
+        InputError: unreadable file, unsupported pixels or dimensions, a DICOM series with
+            missing or unevenly spaced slices.
+    """
+    import SimpleITK as sitk
+
+    quiet_itk()
     p = str(path)
     meta = VolumeMeta(path=p)
     try:
@@ -90,6 +103,7 @@ def write_sitk(volume: Volume, path: Path, *, dtype: str = "float32") -> None:
     """Write an NRRD or MHA file (single-file formats)."""
     import SimpleITK as sitk
 
+    quiet_itk()
     arr = volume.data[0]
     if dtype == "input" and volume.meta.source_dtype:
         dt = np.dtype(volume.meta.source_dtype)
@@ -127,18 +141,23 @@ def _read_dicom_series(folder: Path, series_uid: str | None):  # noqa: ANN202
     if len(files) < 2:
         raise InputError(f"DICOM series {series_uid} has a single slice; volsr needs a 3D "
                          "volume", path=folder)
+    _check_dicom_spacing(files, folder)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     image = reader.Execute()
-    _check_dicom_spacing(files, folder)
     return image, series_uid
 
 
 def _check_dicom_spacing(files, folder: Path) -> None:  # noqa: ANN001
-    """Warn when slice positions are not evenly spaced (gaps, tilt, missing slices)."""
+    """Refuse a series whose slices are not evenly spaced along the slice normal.
+
+    ITK stacks the slices as if evenly spaced, so a missing or unreadable slice would put
+    every later slice out of place. The error names the first gap and, when some files of
+    the folder are not part of the series, how many (unreadable or foreign files).
+    """
     import SimpleITK as sitk
 
-    positions = []
+    positions, normal = [], None
     reader = sitk.ImageFileReader()
     for f in files:
         reader.SetFileName(f)
@@ -146,13 +165,31 @@ def _check_dicom_spacing(files, folder: Path) -> None:  # noqa: ANN001
         try:
             reader.ReadImageInformation()
             positions.append([float(v) for v in reader.GetMetaData("0020|0032").split("\\")])
-        except RuntimeError:
-            return
+            if normal is None:
+                o = [float(v) for v in reader.GetMetaData("0020|0037").split("\\")]
+                normal = np.cross(o[:3], o[3:6])
+        except (RuntimeError, ValueError, IndexError):
+            raise InputError(f"DICOM slice {Path(f).name} has no readable position "
+                             "(ImagePositionPatient / ImageOrientationPatient)",
+                             path=folder) from None
     pos = np.asarray(positions)
-    steps = np.linalg.norm(np.diff(pos, axis=0), axis=1)
-    if steps.size and (steps.max() - steps.min()) > 0.01 * max(steps.mean(), 1e-6):
-        log.warning("%s: DICOM slice spacing varies (%.3g to %.3g mm); the volume assumes "
-                    "even spacing. Consider dcm2niix.", folder, steps.min(), steps.max())
+    along = pos @ normal if normal is not None and np.linalg.norm(normal) > 0.5 else \
+        np.linalg.norm(pos - pos[0], axis=1)
+    steps = np.abs(np.diff(along))
+    if not steps.size:
+        return
+    step = float(np.median(steps))
+    worst = int(np.argmax(np.abs(steps - step)))
+    if abs(steps[worst] - step) <= max(0.01 * step, 1e-3):
+        return
+    n_files = sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    extra = n_files - len(files)
+    raise InputError(
+        f"DICOM series is not evenly spaced: slices are {step:.4g} mm apart, but "
+        f"{steps[worst]:.4g} mm between {Path(files[worst]).name} and "
+        f"{Path(files[worst + 1]).name} (a missing or unreadable slice?"
+        + (f" {extra} file(s) here are not part of the series" if extra > 0 else "")
+        + "); the volume would be out of place, so it was not read", path=folder)
 
 
 def _itk_reason(exc: RuntimeError) -> str:
