@@ -8,10 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from volsr.errors import OutputError
 from volsr.geometry import Grid
 from volsr.inference.protocol import VolumePredictor
 from volsr.inference.records import CaseResult, InferSettings, is_complete, write_case_record
+from volsr.inference.trained_range import factor_warning, nothing_to_do
 from volsr.io import file_sha256, load_volume, save_volume
 from volsr.io.image2d import is_image2d_path
 from volsr.provenance import grid_record
@@ -55,16 +58,25 @@ def run_case(src: Path, dst: Path, settings: InferSettings, predictor: VolumePre
     sha = file_sha256(src)
     timings["read_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    result = predictor.run(vol, **grid_kwargs(settings, reference), max_memory=max_memory,
+    grid = grid_kwargs(settings, reference)
+    if not settings.isotropic and grid == {"isotropic": True}:  # no grid option given
+        nothing_to_do(predictor, vol.spacing, settings.model or "the model")
+    result = predictor.run(vol, **grid, max_memory=max_memory,
                            scratch_dir=dst.parent)  # a disk buffer goes beside the output
     timings["compute_s"] = time.perf_counter() - t
+    warnings = list(vol.meta.warnings)
+    factor = np.asarray(vol.spacing, dtype=float) / np.asarray(result.spacing, dtype=float)
+    note = factor_warning(info, factor.tolist(), settings.model or "the model")
+    if note:
+        log.warning("%s: %s", src, note)
+        warnings.append(note)
     mem = predictor.last_memory_plan
     t = time.perf_counter()
     save_volume(result, dst, dtype=settings.dtype or "float32", overwrite=True)
     timings["write_s"] = time.perf_counter() - t
     out_grid, out_desc = grid_record(result.spatial_shape, result.affine), result.describe()
     del result
-    write_case_record(dst, settings, info, timings, vol.meta.warnings,
+    write_case_record(dst, settings, info, timings, warnings,
                   {"path": str(src), "sha256": sha, **grid_record(vol.spatial_shape, vol.affine)},
                   {"path": str(dst), **out_grid}, memory=None if mem is None else {
                       "mode": mem.mode, "estimated_peak_bytes": mem.ram_bytes,
