@@ -65,11 +65,11 @@ def main() -> None:
                 lr = ThickSlice(axis=2, factor=f, profile=profile)(truth)
                 row = {"volume": case.id, "shape": "x".join(map(str, truth.spatial_shape)),
                        "profile": profile, "factor": f"x{f:g}"}
-                for key, run in (("bspline", lambda v: super_resolve(
-                                     v, "bspline", reference=truth.grid)),
-                                 ("model", lambda v: pred.run(v, reference=truth.grid))):
+                for key, run in (("bspline", lambda v, g: super_resolve(
+                                     v, "bspline", reference=g)),
+                                 ("model", lambda v, g: pred.run(v, reference=g))):
                     t0 = time.perf_counter()
-                    sr = run(lr)
+                    sr = run(lr, truth.grid)
                     row[f"{key} s"] = time.perf_counter() - t0
                     res = evaluate(truth, sr, mask=mask)
                     row[f"{key} PSNR"], row[f"{key} SSIM"] = res.psnr, res.ssim

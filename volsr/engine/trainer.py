@@ -26,7 +26,6 @@ import torch
 from volsr.config import ExperimentConfig, config_to_dict, dump_config
 from volsr.engine import distributed as ddp
 from volsr.engine.build import build_network, collate, resolve_manifest
-from volsr.engine.warm_start import warm_start
 from volsr.engine.optim import build_optimizer, build_scheduler
 from volsr.engine.results import TrainingDiverged, TrainResult
 from volsr.engine.run_folder import LogFile, MetricsLog, RunFolder, TensorBoard
@@ -41,6 +40,7 @@ from volsr.engine.state import (
     set_rng_state,
 )
 from volsr.engine.validation import export_weights, validate_cases
+from volsr.engine.warm_start import warm_start
 from volsr.errors import ConfigError, VolsrError
 from volsr.losses import build_loss
 

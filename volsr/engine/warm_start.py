@@ -77,7 +77,8 @@ def warm_start(net: torch.nn.Module, spec: str, *, model_name: str,
     if want != have:
         raise ConfigError(f"train.init_from: the weights are a {have!r} network, the config "
                           f"trains {want!r} ({meta.folder})")
-    ours = _plain(net.config()) if hasattr(net, "config") else {}
+    config = getattr(net, "config", None)
+    ours = _plain(config()) if callable(config) else {}
     theirs = _plain(meta.model_kwargs)
     diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
     if diff:

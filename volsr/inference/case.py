@@ -60,7 +60,7 @@ def run_case(src: Path, dst: Path, settings: InferSettings, predictor: VolumePre
     t = time.perf_counter()
     grid = grid_kwargs(settings, reference)
     if not settings.isotropic and grid == {"isotropic": True}:  # no grid option given
-        nothing_to_do(predictor, vol.spacing, settings.model or "the model")
+        nothing_to_do(predictor, vol.spacing.tolist(), settings.model or "the model")
     result = predictor.run(vol, **grid, max_memory=max_memory,
                            scratch_dir=dst.parent)  # a disk buffer goes beside the output
     timings["compute_s"] = time.perf_counter() - t
