@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def _shared_data() -> Path:
+    """``$VOLSR_SHARED_DATA``, else the first ``shared/data`` beside the repository or one
+    level up (a git worktree in a subfolder)."""
+    if os.environ.get("VOLSR_SHARED_DATA"):
+        return Path(os.environ["VOLSR_SHARED_DATA"])
+    for up in (REPO.parent, REPO.parent.parent):
+        if (up / "shared" / "data").is_dir():
+            return up / "shared" / "data"
+    return REPO.parent / "shared" / "data"
+
+
+SHARED_DATA = _shared_data()
+
+
+def manifest_cases(split: str, manifest: Path | None = None) -> list[Any]:
+    """The cases of a split of ``data_manifests/shared_data.json``, their files looked up
+    in :data:`SHARED_DATA` by name when the manifest's relative path does not exist."""
+    from volsr.data import load_manifest
+
+    man = load_manifest(manifest or REPO / "data_manifests" / "shared_data.json")
+    out = []
+    for case in man.cases(split):
+        if not Path(case.hr).exists() and (SHARED_DATA / Path(case.hr).name).exists():
+            case = replace(case, hr=SHARED_DATA / Path(case.hr).name)
+        out.append(case)
+    return out
 
 
 def shared_volumes(pattern: str = "*.nii.gz") -> list[Path]:

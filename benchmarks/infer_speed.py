@@ -26,7 +26,15 @@ that fits with 3 or 2 repeats is chosen, 1 repeat only when none does, where the
 estimated from the warm-up window's speed and must fit an equal share of the remaining
 --budget seconds; the choice is printed. --budget 0 keeps --size and --repeats as given.
 
+Thick-slice (2D) models instead, with ``--thickslice NAME|DIR``: the model on a thick-slice
+phantom x4 to isotropic in fp32 NCHW (the old path), fp32 channels-last and bf16
+channels-last against a 2D conv peak (3x3, the model's width, batch 16, 128 x 128) timed in
+the same run, then ``volsr infer`` end to end (I/O included) on 256 x 256 x 40; see
+``benchmarks/_speed2d.py``.
+
 Usage: python benchmarks/infer_speed.py [--size 256] [--device cpu [cuda]] [--budget 540]
+       python benchmarks/infer_speed.py --thickslice thickslice_v1 [--ts-shape 256 256 40]
+           [--e2e-shape 256 256 40] [--threads 2]
 """
 
 from __future__ import annotations
@@ -255,7 +263,19 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=540.0,
                     help="seconds for the whole run (sizes shrink to fit); 0: no limit")
     ap.add_argument("--no-amp", action="store_true", help="no float16 autocast on CUDA")
+    ap.add_argument("--thickslice", default=None, metavar="NAME|DIR",
+                    help="benchmark this thick-slice 2D model instead of the 3D networks")
+    ap.add_argument("--ts-shape", type=int, nargs=3, default=[256, 256, 40],
+                    help="thick-slice input of the three arithmetics (x4 along z)")
+    ap.add_argument("--e2e-shape", type=int, nargs=3, default=[256, 256, 40],
+                    help="thick-slice input of the end-to-end 'volsr infer' run")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.thickslice:
+        thickslice_main(args)
+        return
     devices: list[str] = []
     for d in args.device:
         if d == "auto":
@@ -290,6 +310,35 @@ def main() -> None:
                        "exec/useful", "seconds", "Mvox/s", "achieved GFLOP/s",
                        "useful GFLOP/s", "peak GFLOP/s", "% peak", "one-pass vol", "one-pass s",
                        "one-pass GFLOP/s", "sliding/one-pass"]))
+
+
+def thickslice_main(args: argparse.Namespace) -> None:
+    """The thick-slice report (``--thickslice``)."""
+    import os
+
+    from _speed2d import bench_thickslice
+
+    load = os.getloadavg()
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs", flush=True)
+    t0 = time.perf_counter()
+    res = bench_thickslice(args.thickslice, tuple(args.ts_shape), 4, tuple(args.e2e_shape),
+                           torch.get_num_threads())
+    print(f"\n# {args.thickslice}: width {res['width']}, {res['kflop_per_pixel']:.1f} kFLOP "
+          "per plane pixel, 2 plane families per output voxel")
+    print(table([{"conv 3x3 peak": k, "GFLOP/s": v} for k, v in res["peaks"].items()],
+                ["conv 3x3 peak", "GFLOP/s"]))
+    print()
+    print(table(res["rows"], ["arithmetic", "volume", "output", "seconds", "Mvox/s",
+                              "achieved GFLOP/s", "peak GFLOP/s", "% peak", "compute dtype"]))
+    base = res["rows"][0]["seconds"]
+    print("\nspeed-up over fp32 NCHW: " + ", ".join(
+        f"{r['arithmetic']} {base / r['seconds']:.2f}x" for r in res["rows"]))
+    e = res["e2e"]
+    print(f"\nend to end: {e['command']} ({e['input']} -> {e['output']}, {e['threads']} "
+          f"threads): {e['seconds']:.1f} s")
+    load = os.getloadavg()
+    print(f"# total {time.perf_counter() - t0:.0f} s; load average after {load[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ from volsr.models.interpolation import Interpolator
 from volsr.models.networks import SRNet
 
 NONE = {"name": "none"}
+# tests that compare with a hand-made float32 computation pin the bit-exact path (the
+# default "auto" may run 2D networks in bfloat16 on this CPU)
+FP32 = WindowSettings(precision="fp32")
 cli = CliRunner()
 
 
@@ -96,7 +99,7 @@ def test_area_downsample_undoes_nearest_upsampling_on_the_grid():
 @pytest.mark.parametrize("scale,k", [((2, 2, 1), 2), ((1, 2, 2), 0)])
 def test_post_in_plane_applies_the_net_to_every_slice(scale, k):
     net, vol = espcn(), volume()
-    out = Predictor(net, normalization=NONE, device="cpu").run(vol, scale=scale)
+    out = Predictor(net, normalization=NONE, device="cpu", precision="fp32").run(vol, scale=scale)
     plan = plan_output_grid(vol.grid, scale=scale)
     assert out.spatial_shape == plan.grid.shape
     src = np.moveaxis(vol.data[0], k, -1)
@@ -137,8 +140,8 @@ def test_pre_through_plane_fuses_xz_and_yz_refinements(fusion):
     from volsr.inference.fusion import fourier_burst_fusion
 
     net, vol = srcnn2d(seed=2), volume(seed=3)
-    out = Predictor(net, normalization=NONE, device="cpu", fusion=fusion).run(
-        vol, scale=(1, 1, 2.5))
+    out = Predictor(net, normalization=NONE, device="cpu", fusion=fusion,
+                    precision="fp32").run(vol, scale=(1, 1, 2.5))
     plan = plan_output_grid(vol.grid, scale=(1, 1, 2.5))
     up = Interpolator("bspline").resample_linear(vol.data[0], plan.step, plan.offset,
                                                  plan.grid.shape)
@@ -178,12 +181,12 @@ def test_tta_is_the_dihedral_group_for_2d_nets():
     assert len(tta_transforms(False)) == 8  # 3D: flips only
     net = espcn(seed=6)
     x = torch.randn(1, 1, 9, 9, 1)
-    y = sliding_window_predict(net, x, WindowSettings(tta=True))
+    y = sliding_window_predict(net, x, WindowSettings(tta=True, precision="fp32"))
     # averaging over the whole group makes the predictor equivariant to transposes
-    yt = sliding_window_predict(net, x.transpose(2, 3), WindowSettings(tta=True))
+    yt = sliding_window_predict(net, x.transpose(2, 3), WindowSettings(tta=True, precision="fp32"))
     torch.testing.assert_close(yt, y.transpose(2, 3), atol=1e-5, rtol=0)
-    plain = sliding_window_predict(net, x)
-    swapped = sliding_window_predict(net, x.transpose(2, 3))
+    plain = sliding_window_predict(net, x, FP32)
+    swapped = sliding_window_predict(net, x.transpose(2, 3), FP32)
     assert (swapped - plain.transpose(2, 3)).abs().max() > 1e-4  # the net alone is not
     # and the average is over exactly the 8 transforms
     img = x[0, 0, :, :, 0].numpy()
@@ -211,7 +214,7 @@ def test_predict_image2d_scales_geometry_and_refuses_3d_nets():
     img = Image2D(np.random.default_rng(0).random((1, 8, 6)).astype(np.float32) * 200,
                   spacing=(0.2, 0.1), source_dtype="uint8", bit_depth=8, dpi=(254.0, 127.0),
                   spacing_known=True)
-    pred = Predictor(espcn(), normalization=NONE, device="cpu")
+    pred = Predictor(espcn(), normalization=NONE, device="cpu", precision="fp32")
     out = pred.run_image(img)
     assert out.shape == (16, 12) and out.source_dtype == "uint8"
     np.testing.assert_allclose(out.spacing, [0.1, 0.05])

@@ -31,6 +31,11 @@ class GeometryError(InputError):
     """A header whose geometry (affine, voxel size) is unusable."""
 
 
+class NothingToSuperResolve(InputError):
+    """A scan that already has the grid asked for (e.g. isotropic, no grid option given):
+    ``volsr infer`` exits 1 on a single file and reports the case as skipped in a folder."""
+
+
 class OutputError(VolsrError):
     """An output that cannot or must not be written."""
 

@@ -113,6 +113,9 @@ def infer(
     fusion: Annotated[Optional[str], typer.Option(
         help="2D networks on volumes, through-plane factors: combine the two slice "
         "orientations by 'average' (default) or 'fba' (Fourier burst accumulation).")] = None,
+    precision: Annotated[Optional[str], typer.Option(
+        help="Network arithmetic: auto (default: bfloat16 for 2D networks on CPUs with native "
+        "bf16, float16 on CUDA), fp32 or bf16. Recorded in the sidecar.")] = None,
     max_memory: Annotated[Optional[float], typer.Option(
         "--max-memory", help="GiB of RAM a network run may use (default: what is free). "
         "Beyond it the output is built in a memory-mapped file beside the output, slab by "
@@ -151,7 +154,8 @@ def infer(
     resolve_device(device)  # an explicit device that is not there is an error, always
     options = {k: v for k, v in (("patch_size", list(patch) if patch else None),
                                  ("overlap", overlap), ("sw_batch_size", sw_batch_size),
-                                 ("tta", tta), ("fusion", fusion)) if v is not None}
+                                 ("tta", tta), ("fusion", fusion),
+                                 ("precision", precision)) if v is not None}
     settings = InferSettings(
         model=model, weights=str(weights) if weights else None, scale=scale,
         target_spacing=target_spacing, isotropic=isotropic,

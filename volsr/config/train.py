@@ -32,6 +32,10 @@ class TrainConfig(Section):
             ``infer.patch_size``.
         val_overlap: Sliding-window overlap fraction for validation, in [0, 1).
         ema: Decay of an exponential moving average of the weights, or null for none.
+        init_from: Warm start: a bundled model name (e.g. ``thickslice_v1``) or an exported
+            weights folder / training run folder whose network weights start this run
+            (optimiser, schedule and EMA start afresh); the weights must be of the same
+            network with the same arguments as ``model``. Null: random initialisation.
     """
 
     steps: int
@@ -47,6 +51,7 @@ class TrainConfig(Section):
     val_patch_size: tuple[int, ...] | None = None
     val_overlap: float = 0.25
     ema: float | None = None
+    init_from: str | None = None
 
     def _check(self) -> None:
         check_at_least("steps", self.steps, 1)
@@ -63,6 +68,8 @@ class TrainConfig(Section):
         check_positive("val_patch_size", self.val_patch_size)
         check_unit("val_overlap", self.val_overlap, high_open=True)
         check_unit("ema", self.ema, low_open=True, high_open=True)
+        if self.init_from is not None and not str(self.init_from).strip():
+            raise FieldError("init_from", "must be a bundled model name or a weights folder")
 
 
 @dataclass(frozen=True, kw_only=True)

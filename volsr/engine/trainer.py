@@ -40,6 +40,7 @@ from volsr.engine.state import (
     set_rng_state,
 )
 from volsr.engine.validation import export_weights, validate_cases
+from volsr.engine.warm_start import warm_start
 from volsr.errors import ConfigError, VolsrError
 from volsr.losses import build_loss
 
@@ -90,7 +91,11 @@ class Trainer:
         self._changed: list[str] = []
 
         seed_everything(cfg.seed, deterministic=cfg.train.deterministic)
-        self.model = build_network(cfg).to(device)
+        self.model = build_network(cfg)
+        self.init_from = None if resume or not cfg.train.init_from else warm_start(
+            self.model, cfg.train.init_from, model_name=cfg.model.name,
+            config_dir=cfg.config_dir)
+        self.model = self.model.to(device)
         self.loss_fn = build_loss(cfg.train.loss).to(device)
         self.optimizer = build_optimizer(cfg.train.optimizer, self.model.parameters())
         self.scheduler = build_scheduler(cfg.train.scheduler, self.optimizer,
@@ -368,7 +373,7 @@ class Trainer:
         folder = export_weights(net, self.run.model, self.cfg, training={
             "steps": self.step, "data": str(self.manifest), "weights": source,
             "best_psnr": None if self.best_step is None else self.best_psnr,
-            "ema": self.cfg.train.ema})
+            "ema": self.cfg.train.ema, "init_from": self.init_from})
         log.info("model/ holds the %s weights", source)
         return folder
 

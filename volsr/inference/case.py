@@ -9,9 +9,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from volsr.geometry import Grid
 from volsr.inference.protocol import VolumePredictor
 from volsr.inference.records import CaseResult, InferSettings, write_case_record
+from volsr.inference.trained_range import factor_warning, nothing_to_do
 from volsr.io import check_volume_output, file_sha256, load_volume, write_volume_file
 from volsr.io.claim import claim_output, write_with_sidecar
 from volsr.io.image2d import is_image2d_path
@@ -74,15 +77,24 @@ def _one_volume(src: Path, dst: Path, settings: InferSettings, predictor: Volume
     sha = file_sha256(src)
     timings["read_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    result = predictor.run(vol, **grid_kwargs(settings, reference), max_memory=max_memory,
+    grid = grid_kwargs(settings, reference)
+    if not settings.isotropic and grid == {"isotropic": True}:  # no grid option given
+        nothing_to_do(predictor, vol.spacing.tolist(), settings.model or "the model")
+    result = predictor.run(vol, **grid, max_memory=max_memory,
                            scratch_dir=dst.parent)  # a disk buffer goes beside the output
     timings["compute_s"] = time.perf_counter() - t
+    warnings = list(vol.meta.warnings)
+    factor = np.asarray(vol.spacing, dtype=float) / np.asarray(result.spacing, dtype=float)
+    note = factor_warning(info, factor.tolist(), settings.model or "the model")
+    if note:
+        log.warning("%s: %s", src, note)
+        warnings.append(note)
     mem = predictor.last_memory_plan
     t = time.perf_counter()
     check_volume_output(result, dst)
     out_grid, out_desc = grid_record(result.spatial_shape, result.affine), result.describe()
     record = write_case_record(
-        dst, settings, info, timings, vol.meta.warnings,
+        dst, settings, info, timings, warnings,
         {"path": str(src), "sha256": sha, **grid_record(vol.spatial_shape, vol.affine)},
         {"path": str(dst), **out_grid}, memory=None if mem is None else {
             "mode": mem.mode, "estimated_peak_bytes": mem.ram_bytes,

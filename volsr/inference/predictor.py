@@ -168,7 +168,18 @@ class Predictor:
             "tta": w.tta,
             "fusion": w.fusion,
             "device": str(self.device),
+            "precision": w.precision,
+            "compute_dtype": self.compute_dtype,
         }
+
+    @property
+    def compute_dtype(self) -> str:
+        """What ``precision`` resolves to here: ``"float32"``, ``"bfloat16"``, ``"float16"``."""
+        from volsr.inference.sliding import compute_dtype
+
+        dt = compute_dtype(self.window.precision, self.device, amp=self.window.amp,
+                           two_d=self.spatial_dims == 2)
+        return "float32" if dt is None else str(dt).removeprefix("torch.")
 
     def __call__(self, volume: Volume, **grid: Any) -> Volume:
         return self.run(volume, **grid)

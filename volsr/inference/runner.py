@@ -21,7 +21,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from volsr.errors import ConfigError, OutputError, VolsrError
+from volsr.errors import ConfigError, NothingToSuperResolve, OutputError, VolsrError
 from volsr.geometry import Grid
 from volsr.inference.case import run_case
 from volsr.inference.files import plan_cases, resolve_sharding, same_file, shard
@@ -107,6 +107,14 @@ def run_inference(
             try:
                 res = run_case(src, dst, settings, predictor, reference, overwrite=overwrite,
                                skip_existing=skip_existing, max_memory=max_memory)
+            except NothingToSuperResolve as exc:
+                if not inp.is_dir():
+                    raise
+                log.warning("%s: skipped: %s", src, exc)
+                res = CaseResult(str(src), str(dst), "skipped", str(exc),
+                                 round(time.perf_counter() - t0, 3))
+                results.append(res)
+                continue
             except VolsrError as exc:
                 if exc.path is None:  # hardening #17: every case error names its file
                     exc.path = str(src)

@@ -334,12 +334,14 @@ def predict_image2d(predictor: Any, image: Any, *,
         A new Image2D (spacing divided and DPI multiplied by the factor, same metadata).
 
     Raises:
-        ConfigError: a 3D network, no factor for an interpolation baseline, bad factors.
+        ConfigError: a model for volumes (a 3D network, or a thick-slice model whose
+            ``model.json`` says ``trained_range.kind: through_plane``), no factor for an
+            interpolation baseline, bad factors.
     """
+    from volsr.inference.trained_range import refuse_image_for_volume_model
+
     name = predictor.model_name
-    if predictor.spatial_dims not in (None, 2):
-        raise ConfigError(f"model {name} is a 3D network; a 2D image needs a 2D network "
-                          "(e.g. edsr_2d, see 'volsr models') or an interpolation baseline")
+    refuse_image_for_volume_model(predictor, name)
     if scale is None:
         if predictor.native_scale is None:
             raise ConfigError("give the factor (--scale S) to super-resolve a 2D image with "

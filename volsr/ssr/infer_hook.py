@@ -61,7 +61,7 @@ def ssr_predictor(weights_dir: str | Path | None, **opts: Any) -> SSRModel:
     unknown = sorted(set(opts) - set(WindowSettings.names()))
     if unknown:
         raise ConfigError(f"unknown option(s) for --model ssr: {', '.join(unknown)}")
-    window = WindowSettings(amp=False).with_overrides(opts)
+    window = WindowSettings(amp=False, precision="fp32").with_overrides(opts)
     return SSRModel.load(weights_dir, device=device, fusion=fusion,
                          orientations=orientations or (4 if tta else None), window=window)
 

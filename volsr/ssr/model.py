@@ -129,7 +129,8 @@ class SSRModel:
     training: dict[str, Any] = field(default_factory=dict)
     folder: Path | None = None
     model_name: str = "ssr"
-    window: WindowSettings = field(default_factory=lambda: WindowSettings(amp=False))
+    window: WindowSettings = field(
+        default_factory=lambda: WindowSettings(amp=False, precision="fp32"))
     last_memory_plan: Any = field(default=None, compare=False, repr=False)
 
     spatial_dims = 3  # a volume predictor (VolumePredictor); 2D images are not thick-slice
@@ -345,7 +346,7 @@ class SSRModel:
                     fba_p=float(meta.get("fba_p", 11.0)),
                     orientations=int(orientations or meta.get("orientations", 2)),
                     training=meta.get("training") or {}, folder=folder,
-                    window=window or WindowSettings(amp=False))
+                    window=window or WindowSettings(amp=False, precision="fp32"))
         if model.fusion not in ("fba", "average") or model.orientations not in (2, 4):
             raise ConfigError(f"fusion must be fba/average and orientations 2/4, got "
                               f"{model.fusion!r}, {model.orientations!r}")
