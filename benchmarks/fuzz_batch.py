@@ -19,7 +19,7 @@ After every step these must hold (each breach is counted and printed with its ca
 * **crash**: no traceback and no internal error (exit 3); colliding names exit 2 with
   nothing written.
 
-The same code runs in the default test suite (``tests/test_fuzz_batch.py``: a few seeded
+The same code runs in the default test suite (``tests/inference/test_fuzz_batch.py``: a few seeded
 cases, in-process) and here (more cases; ``--kills`` adds subprocess runs killed at random).
 
 Usage::

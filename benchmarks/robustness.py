@@ -12,7 +12,7 @@ The input file must be byte-identical afterwards in both cases. Anything else is
 ``other`` and is printed with the header fields that reproduce it.
 
 The generator (:func:`build_case`) takes a ``pick(name, options)`` callable, so the same
-code serves hypothesis (``tests/test_fuzz_headers.py``) and this script (a seeded RNG).
+code serves hypothesis (``tests/io/test_fuzz_headers.py``) and this script (a seeded RNG).
 
 Usage::
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# tests/data holds fixtures (and the script that made them with older code): never collected,
+# tests/fixtures holds fixtures (and the script that made them with older code): never collected,
 # also not by --doctest-modules.
-collect_ignore = ["data"]
+collect_ignore = ["fixtures"]
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -104,3 +104,15 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread: tiny tensors are faster single-threaded and
+    immune to a busy machine (modules opt in with ``pytestmark``)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

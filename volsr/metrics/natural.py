@@ -22,7 +22,7 @@ Comparing a network with their tables is only meaningful when the same protocol 
 
 With this protocol, bicubic upsampling of the LR image reproduces the published bicubic
 baselines (e.g. Set5 33.66 / 30.39 / 28.42 dB at x2 / x3 / x4; checked in
-``tests/test_natural_protocol.py``).
+``tests/metrics/test_natural_protocol.py``).
 
 Images are numpy arrays of shape ``(H, W)`` (grayscale) or ``(H, W, C)`` (RGB), rows first,
 values in [0, 255] (``uint8``, or float on the same scale).

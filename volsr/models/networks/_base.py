@@ -246,7 +246,7 @@ def register_network(
     The factory accepts every constructor kwarg (so ``config()`` output round-trips);
     ``spatial_dims`` may be given but must equal ``dims``. ``test_kwargs`` (required)
     are the overrides that make a small, fast variant of the network for the tests
-    run over the whole registry (``tests/test_models.py``); they are stored in the
+    run over the whole registry (``tests/models/test_models.py``); they are stored in the
     entry's ``info["test_kwargs"]``.
     """
 

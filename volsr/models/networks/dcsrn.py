@@ -326,7 +326,7 @@ class MDCSRN(_DenseSRNet):
         return y + x if self.residual else y
 
 
-# narrow versions for the registry-wide tests (tests/test_models.py)
+# narrow versions for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"growth_rate": 4, "num_units": 2}
 _TEST_M = {"growth_rate": 4, "num_blocks": 2, "num_units": 2}
 

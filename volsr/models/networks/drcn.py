@@ -151,7 +151,7 @@ class DRCN(SRNet):
         return self.forward_all(x)[0]
 
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"features": 8, "recursions": 3}
 
 register_network("drcn_2d", DRCN, dims=2, family="drcn", paper=PAPER, test_kwargs=_TEST)

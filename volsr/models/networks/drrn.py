@@ -193,7 +193,7 @@ class DRRN(SRNet):
         return y + x if self.residual else y
 
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"features": 8, "num_units": 3, "num_blocks": 2}
 
 register_network("drrn_2d", DRRN, dims=2, family="drrn", paper=PAPER, test_kwargs=_TEST)

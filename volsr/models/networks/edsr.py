@@ -165,7 +165,7 @@ class EDSR(SRNet):
 
 _BASELINE = {"num_blocks": 16, "features": 64, "res_scale": 1.0}
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"num_blocks": 2, "features": 8}
 
 register_network("edsr_2d", EDSR, dims=2, family="edsr", paper=PAPER, test_kwargs=_TEST)

@@ -163,7 +163,7 @@ class ESPCN(SRNet):
         return self.shuffle(self.subpixel(self.body(x)))
 
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"features": [8, 4]}
 
 register_network("espcn_2d", ESPCN, dims=2, family="espcn", paper=PAPER, test_kwargs=_TEST)

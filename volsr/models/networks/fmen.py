@@ -336,7 +336,7 @@ class FMEN(SRNet):
         return self.tail(self.lr_conv(h) + x)
 
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"features": 8, "mid_features": 6, "num_stages": 2, "attention_erbs": [1, 1, 1]}
 
 register_network("fmen_2d", FMEN, dims=2, family="fmen", paper=PAPER, test_kwargs=_TEST)

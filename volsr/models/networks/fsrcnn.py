@@ -162,7 +162,7 @@ class FSRCNN(SRNet):
         return self.deconv(self.body(x))
 
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"features": 8, "shrinking": 4, "mapping_layers": 2}
 
 register_network("fsrcnn_2d", FSRCNN, dims=2, family="fsrcnn", paper=PAPER, test_kwargs=_TEST)

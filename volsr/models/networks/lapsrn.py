@@ -222,7 +222,7 @@ class LapSRN(SRNet):
         return self.forward_pyramid(x)[-1]
 
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"features": 8, "depth": 2}
 
 register_network("lapsrn_2d", LapSRN, dims=2, family="lapsrn", paper=PAPER, test_kwargs=_TEST)

@@ -153,7 +153,7 @@ class RDN(SRNet):
         return self.tail(self.upsampler(h))
 
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"num_blocks": 2, "num_layers": 2, "growth_rate": 4, "features": 8}
 
 register_network("rdn_2d", RDN, dims=2, family="rdn", paper=PAPER, test_kwargs=_TEST)

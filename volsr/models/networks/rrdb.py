@@ -209,7 +209,7 @@ class RRDBNet(SRNet):
         return self.conv_last(self.hr_conv(self.upsampler(fea)))
 
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"num_blocks": 1, "features": 8, "growth_rate": 4}
 
 register_network("rrdbnet_2d", RRDBNet, dims=2, family="rrdbnet", paper=PAPER, test_kwargs=_TEST)

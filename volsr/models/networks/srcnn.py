@@ -135,7 +135,7 @@ class SRCNN(SRNet):
         return y + x if self.residual else y
 
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"features": [8, 4]}
 
 register_network("srcnn_2d", SRCNN, dims=2, family="srcnn", paper=PAPER, test_kwargs=_TEST)

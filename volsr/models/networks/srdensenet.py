@@ -183,7 +183,7 @@ class SRDenseNet(SRNet):
         return self.reconstruct(self.upsampler(h))
 
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"num_blocks": 2, "num_layers": 2, "growth_rate": 4, "low_features": 8,
          "bottleneck_features": 8}
 

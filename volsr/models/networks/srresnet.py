@@ -166,7 +166,7 @@ class SRResNet(SRNet):
         return self.tail(self.upsampler(h))
 
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"num_blocks": 2, "features": 8}
 
 register_network("srresnet_2d", SRResNet, dims=2, family="srresnet", paper=PAPER, test_kwargs=_TEST)

@@ -202,7 +202,7 @@ class ParkUNet(SRNet):
         return y + x if self.residual else y
 
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"features": 4, "levels": 2}
 
 register_network(

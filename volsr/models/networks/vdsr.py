@@ -154,7 +154,7 @@ class VDSR(SRNet):
         return y + x if self.residual else y
 
 
-# narrow version for the registry-wide tests (tests/test_models.py)
+# narrow version for the registry-wide tests (tests/models/test_models.py)
 _TEST = {"features": 8, "num_layers": 5}
 
 register_network("vdsr_2d", VDSR, dims=2, family="vdsr", paper=PAPER, test_kwargs=_TEST)

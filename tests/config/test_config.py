@@ -468,7 +468,7 @@ def test_ssr_section_refuses_bad_settings_with_one_clear_error(settings, match):
 
 # -- shipped recipes (volsr train NAME, volsr train --list) ---------------------------------
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _volsr(*args: str, cwd: Path, pythonpath: str | None = None):

@@ -21,7 +21,7 @@ from volsr.models import create_model, list_models, model_entry
 from volsr.models.catalog import model_table, replace_block, targets
 from volsr.models.networks._base import normalize_scale
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NETWORKS = [n for n in list_models() if model_entry(n).info["upsampling"] != "interpolation"]
 
 # the scales each kind of network supports, per spatial dims
@@ -36,13 +36,7 @@ SCALES: dict[tuple[str, int], list] = {
 BASE = {2: (10, 9), 3: (6, 5, 4)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread avoids contention overhead on shared CPUs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _info(name: str) -> dict:

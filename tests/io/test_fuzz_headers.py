@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 _SPEC = importlib.util.spec_from_file_location(
-    "volsr_bench_robustness", Path(__file__).resolve().parents[1] / "benchmarks" / "robustness.py")
+    "volsr_bench_robustness", Path(__file__).resolve().parents[2] / "benchmarks" / "robustness.py")
 R = importlib.util.module_from_spec(_SPEC)
 sys.modules[_SPEC.name] = R
 _SPEC.loader.exec_module(R)

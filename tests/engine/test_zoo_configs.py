@@ -16,7 +16,7 @@ from volsr.models import list_models, model_entry
 
 from conftest import write_phantom_manifest
 
-ZOO = Path(__file__).resolve().parents[1] / "configs" / "zoo"
+ZOO = Path(__file__).resolve().parents[2] / "configs" / "zoo"
 CONFIGS = sorted(ZOO.glob("*.yaml"))
 
 # Parameter counts of the papers' architectures (1 channel, x2; see docs/zoo.md), so a

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from volsr.cli import app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted((REPO / "data_manifests").rglob("*.json"))
 runner = CliRunner()
 

@@ -31,7 +31,7 @@ from volsr.engine.optim import schedule_factor
 from volsr.engine.run_folder import MetricsLog, RunFolder, TensorBoard
 from volsr.errors import ConfigError, OutputError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "tiny_test.yaml"
 runner = CliRunner()
 

@@ -23,8 +23,8 @@ from volsr.errors import ConfigError, InputError
 from volsr.io import Volume, file_sha256, save_volume
 from volsr.phantom import phantom_volume
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------- helpers

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 _SPEC = importlib.util.spec_from_file_location(
-    "volsr_bench_fuzz_batch", Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz_batch.py")
+    "volsr_bench_fuzz_batch", Path(__file__).resolve().parents[2] / "benchmarks" / "fuzz_batch.py")
 F = importlib.util.module_from_spec(_SPEC)
 sys.modules[_SPEC.name] = F
 _SPEC.loader.exec_module(F)

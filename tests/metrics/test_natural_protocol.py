@@ -24,7 +24,7 @@ from volsr.metrics.natural import (
 )
 from volsr.resample.kernels import cubic_kernel
 
-NATURAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "natural"
+NATURAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "natural"
 
 
 # ------------------------------------------------------------------ colour, crops, PSNR

@@ -16,7 +16,7 @@ from volsr.engine.distributed import parameter_digest
 
 from conftest import write_phantom_manifest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "tiny_test.yaml"
 
 

@@ -17,7 +17,7 @@ from volsr.config import load_config
 from volsr.engine import train
 from volsr.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "tiny_test.yaml"
 
 

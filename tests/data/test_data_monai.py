@@ -21,7 +21,7 @@ from volsr.errors import ConfigError, InputError
 from volsr.io import Volume, load_volume, save_volume
 from volsr.phantom import phantom_volume
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RANDOM = ({"name": "random_thick_slice", "factor": [2, 5]},
           {"name": "random_noise", "sigma": [0.01, 0.03]})
 

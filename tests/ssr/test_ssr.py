@@ -28,15 +28,7 @@ TINY = {"model": "srcnn_2d", "model_kwargs": {"features": [4], "kernel_sizes": [
         "patch_size": 16, "batch_size": 4, "steps": 20, "device": "cpu"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions are far faster single-threaded (and immune to a busy machine)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _phantom(shape=(32, 32, 8), spacing=(2.0, 2.0, 8.0), affine=None, seed=0) -> Volume:
@@ -383,12 +375,12 @@ def test_old_task_names_still_build_the_same_pairs(rng):
         task_name("sharpen")
 
 
-V1 = Path(__file__).parent / "data" / "ssr_weights_v1"
+V1 = Path(__file__).resolve().parents[1] / "fixtures" / "ssr_weights_v1"
 
 
 def test_weights_saved_by_the_old_code_load_and_give_the_same_output(tmp_path):
     """A folder written when EDSR had residual=False and the SSR code added the input
-    (``"add_input": true``, tests/data/make_ssr_weights_v1.py) still loads, as networks
+    (``"add_input": true``, tests/fixtures/make_ssr_weights_v1.py) still loads, as networks
     that add their input themselves, and reproduces that code's output exactly."""
     import shutil
 

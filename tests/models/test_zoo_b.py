@@ -29,13 +29,7 @@ NAMES_2D = [n for n in NAMES if n.endswith("_2d")]
 NAMES_3D = [n for n in NAMES if n.endswith("_3d")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread avoids contention overhead on shared CPUs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _family(name: str) -> str:

@@ -18,7 +18,7 @@ from volsr.engine.run_folder import RunFolder
 
 from conftest import write_phantom_manifest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "tiny_test.yaml"
 GAN = ["adversarial.discriminator={name: mdcsrn_critic, features: 4, num_stages: 2, hidden: 8}",
        "adversarial.loss=wgan_gp", "adversarial.n_critic=2", "adversarial.feature_matching=0.1"]

@@ -20,7 +20,7 @@ from volsr.losses.adversarial import (
 )
 from volsr.models.discriminators import DISCRIMINATORS, create_discriminator
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------- discriminators

@@ -85,5 +85,5 @@ def test_matplotlib_is_a_core_dependency():
     import tomllib
     from pathlib import Path
 
-    meta = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text("utf-8"))
+    meta = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text("utf-8"))
     assert any(d.startswith("matplotlib") for d in meta["project"]["dependencies"])
