@@ -29,6 +29,7 @@ from volsr.io import Volume
 from volsr.ssr import analyze_header, self_super_resolve
 from volsr.ssr.profile_estimate import (
     ProfileEstimate,
+    choose_profile,
     estimate_profile,
     profile_std,
 )
@@ -170,6 +171,19 @@ def test_low_confidence_falls_back_to_the_gaussian_default(small_lr):
     assert any("low confidence" in w for w in rep["warnings"])
 
 
+def test_too_few_slices_for_a_spectrum_fall_back_with_a_warning():
+    from volsr.config.ssr import SSRConfig
+
+    lr = _thick(_texture(48, seed=4), 16.0, "rect", 1.0)  # 3 slices
+    acq = analyze_header(lr)
+    with pytest.raises(ValueError, match="too few samples"):
+        estimate_profile(lr.data[0], acq)
+    acq2, prof, rec = choose_profile(lr, acq, SSRConfig())
+    assert prof.to_dict() == {"kind": "gaussian", "thickness_mm": 16.0}
+    assert rec["estimate"] is None and not rec["used"] and rec["fallback"] == prof.to_dict()
+    assert any("too few samples" in w for w in acq2.warnings)
+
+
 def test_explicit_profile_and_thickness_override_the_estimate(small_lr):
     rep = self_super_resolve(small_lr, profile="rect", **TINY).report
     assert rep["profile"] == {"kind": "rect", "thickness_mm": 4.0}
@@ -179,17 +193,17 @@ def test_explicit_profile_and_thickness_override_the_estimate(small_lr):
     assert rep["profile_estimate"]["estimate"]["thickness_mm"] == 3.0
 
 
-def test_cli_default_is_auto_and_the_sidecar_has_the_estimate(tmp_path, small_lr):
+def test_cli_default_is_auto_and_the_sidecar_has_the_estimate(tmp_path):
     from typer.testing import CliRunner
 
     from volsr.cli import app
     from volsr.io import save_volume
 
     src, out = tmp_path / "thick.nii.gz", tmp_path / "sr.nii.gz"
-    save_volume(small_lr, src)
+    save_volume(_thick(_texture(40, seed=5), 4.0, "gaussian", 1.2), src)
     r = CliRunner().invoke(app, ["ssr", str(src), "-o", str(out), "--budget", "fast",
                                  "--steps", "2", "--device", "cpu", "--threads", "1",
-                                 "-m", "srcnn_2d"])
+                                 "-m", "srcnn_2d", "--no-saa"])
     assert r.exit_code == 0, r.output
     side = json.loads((tmp_path / "sr.json").read_text(encoding="utf-8"))
     assert side["settings"]["profile"] == "auto"

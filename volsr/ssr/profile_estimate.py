@@ -61,6 +61,7 @@ ESTIMATE_FAMILIES = ("rect", "gaussian")
 WIDTH_RATIOS = tuple(float(r) for r in np.round(np.arange(0.6, 1.4001, 0.05), 4))
 MAX_SEGMENT = 32  # samples per spectral segment (fewer when the scan has fewer slices)
 MIN_SEGMENT = 8
+MIN_LINE = 4  # fewer samples per line (slices, or in-plane extent in slice spacings): no estimate
 TIE = 1e-6  # relative cost difference below which two candidates tie
 MARGIN_STEP = 0.1  # width confidence: cost this many slice spacings beyond the best width
 MAX_VOXELS = 1_500_000  # per in-plane axis: every k-th plane across it is used beyond this
@@ -214,7 +215,8 @@ def estimate_profile(
         A :class:`ProfileEstimate`.
 
     Raises:
-        ValueError: a non-3D array, or no widths / families to search.
+        ValueError: a non-3D array, no widths / families to search, or fewer than
+            ``MIN_LINE`` slices (or in-plane extent in slice spacings).
     """
     arr = np.asarray(data, dtype=np.float32)
     if arr.ndim != 3:
@@ -232,7 +234,10 @@ def estimate_profile(
     n_inplane = [max(1, round(float(arr.shape[a] * acq.spacing[a]) / spacing))
                  for a in acq.inplane_axes]
     length = int(min(MAX_SEGMENT, arr.shape[acq.axis], *n_inplane)) // 2 * 2
-    length = max(length, 4)
+    if length < MIN_LINE:
+        raise ValueError(f"too few samples per line for a spectrum ({arr.shape[acq.axis]} "
+                         f"slices, in-plane lines of {min(n_inplane)} slice spacings; "
+                         f"need {MIN_LINE})")
     if length < MIN_SEGMENT:
         log.warning("only %d samples per line for the slice-profile spectra: the estimate "
                     "is coarse", length)
@@ -373,19 +378,24 @@ def choose_profile(volume: Volume, acq: Acquisition, cfg: SSRConfig, *,
                                   kernel=kernel, step=step), None
     if kernel is not None:
         raise ConfigError("a profile file / kernel is only used with the custom profile")
-    est = estimate_profile(volume.data[0], acq,
-                           thickness=acq.thickness if thickness_given else None)
-    used = est.confidence >= cfg.profile_min_confidence
-    record: dict[str, Any] = {"estimate": est.to_dict(), "used": used,
-                              "min_confidence": cfg.profile_min_confidence, "fallback": None}
-    if used:
+    try:
+        est: ProfileEstimate | None = estimate_profile(
+            volume.data[0], acq, thickness=acq.thickness if thickness_given else None)
+    except ValueError as exc:
+        est, why = None, str(exc)
+    used = est is not None and est.confidence >= cfg.profile_min_confidence
+    record: dict[str, Any] = {"estimate": None if est is None else est.to_dict(),
+                              "used": used, "min_confidence": cfg.profile_min_confidence,
+                              "fallback": None}
+    if used and est is not None:
         if not thickness_given:
             acq = analyze_header(volume, slice_thickness=est.thickness)
         return acq, build_profile(est.family, thickness=acq.thickness), record
     fallback = build_profile("gaussian", thickness=acq.thickness)
     record["fallback"] = fallback.to_dict()
-    msg = (f"slice-profile estimate has low confidence ({est.confidence:.2f} < "
-           f"{cfg.profile_min_confidence:g}: {est.family} {est.thickness:.3g} mm); using the "
-           f"Gaussian profile, FWHM {acq.thickness:.4g} mm (give --profile / "
-           "--slice-thickness to choose)")
+    if est is not None:
+        why = (f"low confidence {est.confidence:.2f} < {cfg.profile_min_confidence:g}: "
+               f"{est.family} {est.thickness:.3g} mm")
+    msg = (f"no usable slice-profile estimate ({why}); using the Gaussian profile, FWHM "
+           f"{acq.thickness:.4g} mm (give --profile / --slice-thickness to choose)")
     return replace(acq, warnings=(*acq.warnings, msg)), fallback, record
