@@ -8,7 +8,9 @@ the thick-slice scan. Printed per case: the true and estimated family and width 
 multiple of the slice spacing), the relative error of the width and of the profile's
 standard deviation (what a rect and a Gaussian of similar pass-band blur share), and
 the two confidences; then a summary, overall and for the estimates the pipeline would
-use (confidence >= --min-confidence).
+use (confidence >= --min-confidence), and the standard-deviation error of the profile a
+run would use (the estimate, or below the threshold the old default, Gaussian with
+FWHM = the slice spacing) for a few thresholds.
 
 Usage:
     python benchmarks/profile_estimate.py [--data DIR] [--volumes t1_brain_niivue_otsu] \
@@ -75,13 +77,15 @@ def main() -> None:
                            "width_err": est.thickness / true_mm - 1.0,
                            "std_err": est.std / profile_std(prof, true_mm) - 1.0,
                            "gap_true_mm": acq.slice_spacing - true_mm, "gap_est_mm": est.gap,
+                           "default_std_err": profile_std("gaussian", acq.slice_spacing)
+                           / profile_std(prof, true_mm) - 1.0,
                            "confidence": est.confidence,
                            "family_conf": est.family_confidence, "seconds": secs}
                     rows.append(row)
                     print(f"{name} x{f:g} {prof:8s} {w:.2f} -> {est.family:8s} "
                           f"{est.thickness / acq.slice_spacing:.3f}  width {row['width_err']:+.3f}"
-                          f" std {row['std_err']:+.3f}  conf {est.confidence:.2f} family "
-                          f"{est.family_confidence:.2f}  {secs:.1f} s", flush=True)
+                          f" std {row['std_err']:+.3f}  conf {est.confidence:.3f} family "
+                          f"{est.family_confidence:.3f}  {secs:.1f} s", flush=True)
     if not rows:
         return
     print()
@@ -106,6 +110,22 @@ def main() -> None:
                             "median std err": float(np.median(se))})
     print(table(summary, ["cases", "true family", "n", "family right", "width within 15%",
                           "std within 15%", "median width err", "median std err"]))
+    print()
+    policy = []
+    for thr in sorted({0.0, 0.02, 0.05, min_conf, 0.2, 0.3}):
+        for prof in args.profiles:
+            sub = [r for r in rows if r["true"].startswith(prof)]
+            used = [abs(r["std_err"] if r["confidence"] >= thr else r["default_std_err"])
+                    for r in sub]
+            policy.append({"min_confidence": thr, "true family": prof,
+                           "estimate used": sum(r["confidence"] >= thr for r in sub),
+                           "median |std err| used": float(np.median(used)),
+                           "mean |std err| used": float(np.mean(used)),
+                           "mean |std err| old default": float(np.mean(
+                               [abs(r["default_std_err"]) for r in sub]))})
+    print(table(policy, ["min_confidence", "true family", "estimate used",
+                         "median |std err| used", "mean |std err| used",
+                         "mean |std err| old default"]))
     print(f"\nmean estimate time {np.mean([r['seconds'] for r in rows]):.2f} s; "
           f"{sum(r['confidence'] < min_conf for r in rows)}/{len(rows)} below "
           f"{min_conf:g} (the Gaussian default would be used)")

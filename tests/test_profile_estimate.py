@@ -27,12 +27,8 @@ import pytest
 from volsr.degrade import ThickSlice
 from volsr.io import Volume
 from volsr.ssr import analyze_header, self_super_resolve
-from volsr.ssr.profile_estimate import (
-    ProfileEstimate,
-    choose_profile,
-    estimate_profile,
-    profile_std,
-)
+from volsr.ssr.profile_choice import choose_profile
+from volsr.ssr.profile_estimate import ProfileEstimate, estimate_profile, profile_std
 
 CONFIDENT = 0.3
 

@@ -122,7 +122,7 @@ class SSRConfig(Section):
         default_factory=lambda: Spec("percentile", {"lower": 0.5, "upper": 99.5}))
     seed: int = 0
     profile: Literal["auto", "gaussian", "rect", "custom"] = "auto"
-    profile_min_confidence: float = 0.1
+    profile_min_confidence: float = 0.05
 
     def _check(self) -> None:
         if self.steps is not None:

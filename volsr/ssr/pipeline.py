@@ -56,7 +56,7 @@ from volsr.ssr.config import SSRConfig, build_net, zero_last_conv
 from volsr.ssr.header import analyze_header
 from volsr.ssr.model import SSRModel, TrainedNet, apply_to_slices
 from volsr.ssr.pairs import CASCADE_TASK, build_sampler
-from volsr.ssr.profile_estimate import choose_profile
+from volsr.ssr.profile_choice import choose_profile
 from volsr.ssr.train import torch_threads, train_network
 
 __all__ = ["SSRResult", "self_super_resolve"]

@@ -8,22 +8,30 @@ spectrum matches the through-plane one, aliasing included. So, for each candidat
 family ``rect`` or ``gaussian``, width = thickness / FWHM from ``width_ratios`` times
 ``S``):
 
-1. every in-plane line of the scan is acquired through the candidate with
-   :func:`volsr.ssr.pairs.thick_slice_along` (each in-plane axis with its own pixel size,
-   so anisotropic in-plane spacing needs no resampling; the decimation aliases exactly
-   as the real acquisition did);
-2. the mean power spectrum of Hann-windowed, mean-removed segments of ``L`` samples
-   (the same ``L`` and estimator for both directions, so windowing leaks identically)
-   is taken over segments lying in the Otsu foreground, both in-plane axes pooled;
-3. the cost is the variance over frequency of ``log P_candidate - log P_through``: the
-   log makes it contrast-free and the variance ignores a constant offset (an overall
-   power difference between directions).
+1. each in-plane axis of the scan is acquired through the candidate with
+   :func:`volsr.ssr.pairs.thick_slice_along` (with its own pixel size, so anisotropic
+   in-plane spacing needs no resampling; the decimation aliases as the real acquisition
+   did);
+2. the mean power spectrum of Hann-windowed, mean-removed segments of ``L`` samples is
+   taken along that axis (the candidate) and along the slice axis *of the same
+   candidate-acquired volume* (the reference): each direction is then acquired through
+   one profile and blurred by the other, with the same sampling phase, so under
+   isotropy the two agree exactly for the true profile. Only segments inside the Otsu
+   foreground eroded by about one slice spacing count (the object's outline is a strong
+   edge whose orientation says nothing about the profile); both in-plane axes are pooled;
+3. the cost is the variance over frequency of ``log P_candidate - log P_reference``:
+   the log makes it contrast-free and the variance ignores a constant offset.
 
-The width of each family is refined by a parabola through the best grid point and its
-neighbours. The answer is the family with the lower cost; its **confidence** is
-``1 - c_best / c_other`` (0: both families fit equally well, 1: the other one does not
-fit at all), forced to 0 when the best width sits on the edge of the searched range.
-The gap follows from the width: ``gap = S - thickness``.
+Each family's best width is refined by a parabola through the best grid point and its
+neighbours; widths whose costs tie (identical data, e.g. rect widths up to two pixels at
+x2) resolve to the one nearest the slice spacing. The answer is the family with the
+lower cost, with two confidences in ``[0, 1]``: ``confidence``, how sharply the best
+width stands out (``m / (1 + m)``, ``m`` = the cost ``MARGIN_STEP`` spacings beyond the
+best width over the best cost, minus 1; 0 when the best width is on the edge of the
+searched range), and ``family_confidence``, ``1 - c_best / c_other``. A rect of width
+``w`` and a Gaussian of FWHM ~0.68 ``w`` (equal standard deviation) blur alike in the
+pass band, so the family is often uncertain when the blur's size is not. The gap
+follows from the width: ``gap = S - thickness``.
 
 Limits (see ``docs/ssr.md``): anatomy that is not isotropic (e.g. long vessels along
 the slice axis) biases the width; noise added *after* the acquisition (white along the
@@ -32,28 +40,23 @@ a sharper profile. The estimate is a statistical match of spectra, not a measure
 
 Related work: B. Han et al., "MR slice profile estimation by learning to match internal
 patch distributions", IPMI 2021 (ESPRESO) matches patch distributions with a GAN; this
-module matches second-order statistics only, which takes about a second on a CPU.
+module matches second-order statistics only, which takes 1-3 s on one CPU core.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from volsr.errors import ConfigError
-from volsr.io.volume import Volume
-from volsr.ssr.header import Acquisition, analyze_header
+from volsr.ssr.header import Acquisition
 from volsr.ssr.profile import SliceProfile, build_profile
 
-if TYPE_CHECKING:
-    from volsr.config.ssr import SSRConfig
-
-__all__ = ["ESTIMATE_FAMILIES", "WIDTH_RATIOS", "ProfileEstimate", "choose_profile",
-           "estimate_profile", "profile_std"]
+__all__ = ["ESTIMATE_FAMILIES", "WIDTH_RATIOS", "ProfileEstimate", "estimate_profile",
+           "profile_std"]
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +79,11 @@ class ProfileEstimate:
         thickness: rect width / Gaussian FWHM in mm.
         gap: ``slice_spacing - thickness`` in mm (negative: overlapping slices).
         slice_spacing: the scan's slice spacing in mm.
-        confidence: in ``[0, 1]``, ``1 - best cost / best cost of the other family``
-            (0 also when the best width is on the edge of the searched range).
+        confidence: in ``[0, 1]``, how sharply the best width stands out (see the module
+            docstring; 0 when it is on the edge of the searched range); with a known
+            thickness, ``family_confidence``.
+        family_confidence: in ``[0, 1]``, ``1 - best cost / best cost of the other
+            family``.
         costs: ``{family: [(thickness_mm, cost), ...]}`` over the searched widths.
         segment: samples per spectral segment; ``segments``: how many segments
             (through-plane, in-plane) entered the spectra.
@@ -347,55 +353,3 @@ def _mask(arr: np.ndarray) -> np.ndarray:
     except (InputError, ValueError) as exc:
         log.info("no foreground mask for the profile estimate (%s): all voxels used", exc)
         return np.ones(arr.shape, dtype=bool)
-
-
-def choose_profile(volume: Volume, acq: Acquisition, cfg: SSRConfig, *,
-                   thickness_given: bool = False, kernel: Any = None, step: float | None = None
-                   ) -> tuple[Acquisition, SliceProfile, dict[str, Any] | None]:
-    """The slice profile a run uses: ``cfg.profile``, estimated when it is ``auto``.
-
-    Args:
-        volume: the scan.
-        acq: its geometry from the header (thickness from ``--slice-thickness`` /
-            ``--slice-gap`` when ``thickness_given``, else the slice spacing).
-        cfg: the run's settings (``profile``, ``profile_min_confidence``).
-        thickness_given: the user gave the thickness or gap: ``auto`` estimates the
-            family only, at ``acq.thickness``.
-        kernel, step: the custom profile's samples and their spacing in mm.
-
-    Returns:
-        ``(acquisition, profile, record)``: the acquisition with the thickness and gap
-        used (plus a warning when a low-confidence estimate was set aside), the profile,
-        and for ``auto`` the sidecar record ``{"estimate", "used", "min_confidence",
-        "fallback"}`` (None otherwise).
-
-    Raises:
-        ConfigError: a kernel without ``custom``, or a bad custom profile.
-    """
-    kind = cfg.profile
-    if kind != "auto":
-        return acq, build_profile(kind, thickness=None if kind == "custom" else acq.thickness,
-                                  kernel=kernel, step=step), None
-    if kernel is not None:
-        raise ConfigError("a profile file / kernel is only used with the custom profile")
-    try:
-        est: ProfileEstimate | None = estimate_profile(
-            volume.data[0], acq, thickness=acq.thickness if thickness_given else None)
-    except ValueError as exc:
-        est, why = None, str(exc)
-    used = est is not None and est.confidence >= cfg.profile_min_confidence
-    record: dict[str, Any] = {"estimate": None if est is None else est.to_dict(),
-                              "used": used, "min_confidence": cfg.profile_min_confidence,
-                              "fallback": None}
-    if used and est is not None:
-        if not thickness_given:
-            acq = analyze_header(volume, slice_thickness=est.thickness)
-        return acq, build_profile(est.family, thickness=acq.thickness), record
-    fallback = build_profile("gaussian", thickness=acq.thickness)
-    record["fallback"] = fallback.to_dict()
-    if est is not None:
-        why = (f"low confidence {est.confidence:.2f} < {cfg.profile_min_confidence:g}: "
-               f"{est.family} {est.thickness:.3g} mm")
-    msg = (f"no usable slice-profile estimate ({why}); using the Gaussian profile, FWHM "
-           f"{acq.thickness:.4g} mm (give --profile / --slice-thickness to choose)")
-    return replace(acq, warnings=(*acq.warnings, msg)), fallback, record
