@@ -236,7 +236,7 @@ def test_fba_keeps_the_frequencies_one_estimate_restored():
 
 def test_pipeline_output_grid_and_report():
     lr = _phantom()
-    res = self_super_resolve(lr, **TINY)
+    res = self_super_resolve(lr, profile="gaussian", **TINY)  # the default is auto
     assert res.volume.spatial_shape == (32, 32, 32)
     assert np.allclose(res.volume.affine, scale_affine(lr.affine, (1, 1, 4)), atol=1e-9)
     assert np.isfinite(res.volume.data).all()
@@ -330,7 +330,7 @@ def test_saved_weights_reproduce_and_apply_to_another_scan(tmp_path):
     from volsr.ssr.infer_hook import ssr_predictor
 
     lr = _phantom()
-    res = self_super_resolve(lr, save_weights=tmp_path / "w", **TINY)
+    res = self_super_resolve(lr, save_weights=tmp_path / "w", profile="gaussian", **TINY)
     meta = json.loads((tmp_path / "w" / "ssr.json").read_text(encoding="utf-8"))
     assert meta["acquisition"]["factor"] == 4.0 and meta["profile"]["kind"] == "gaussian"
     assert (tmp_path / "w" / "saa" / "model.safetensors").is_file()

@@ -46,7 +46,8 @@ def ssr(
         "--slice-gap", help="Gap between slices in mm (negative: overlapping slices); "
         "thickness = spacing - gap.")] = None,
     profile: Annotated[str, typer.Option(
-        help="Slice profile: gaussian (FWHM = thickness), rect, or custom.")] = "gaussian",
+        help="Slice profile: auto (estimated from the scan; a low-confidence estimate "
+        "falls back to gaussian), gaussian (FWHM = thickness), rect, or custom.")] = "auto",
     profile_file: Annotated[Optional[Path], typer.Option(
         "--profile-file", help="Custom slice profile: one value per line (implies --profile "
         "custom).")] = None,
@@ -104,7 +105,7 @@ def ssr(
     if scale is not None and target_spacing is not None:
         raise ConfigError("give only one of --scale and --target-spacing")
     if profile_file is not None:
-        if profile not in ("gaussian", "custom"):
+        if profile not in ("auto", "gaussian", "custom"):
             raise ConfigError(f"--profile-file needs --profile custom, got --profile {profile}")
         profile = "custom"
     _check_output(output, overwrite)

@@ -90,6 +90,11 @@ class SSRConfig(Section):
             identity on its B-spline-interpolated input.
         normalization: intensity normalisation spec.
         seed: seed of weights initialisation and patch sampling.
+        profile: slice-profile shape: ``auto`` (estimated from the scan by
+            :func:`volsr.ssr.profile_estimate.estimate_profile`), ``gaussian`` (FWHM =
+            thickness), ``rect`` or ``custom``.
+        profile_min_confidence: with ``auto``, an estimate less confident than this is
+            not used: the Gaussian profile with the header's thickness is (with a warning).
     """
 
     budget: Literal["fast", "default", "thorough"] = "default"
@@ -116,6 +121,8 @@ class SSRConfig(Section):
     normalization: Spec = field(
         default_factory=lambda: Spec("percentile", {"lower": 0.5, "upper": 99.5}))
     seed: int = 0
+    profile: Literal["auto", "gaussian", "rect", "custom"] = "auto"
+    profile_min_confidence: float = 0.05
 
     def _check(self) -> None:
         if self.steps is not None:
@@ -139,6 +146,7 @@ class SSRConfig(Section):
             raise FieldError("saa_share", f"must be in (0, 4], got {self.saa_share}")
         check_at_least("random_angles", self.random_angles, 0)
         check_unit("fg_fraction", self.fg_fraction)
+        check_unit("profile_min_confidence", self.profile_min_confidence)
         if not 0 <= self.seed < 2**32:
             raise FieldError("seed", f"must be in [0, 2**32), got {self.seed}")
 

@@ -4,7 +4,9 @@
 
 1. header analysis (:func:`volsr.ssr.header.analyze_header`): slice axis, factor,
    thickness, gap;
-2. slice profile (:mod:`volsr.ssr.profile`): Gaussian with FWHM = thickness, rect, or a
+2. slice profile (:mod:`volsr.ssr.profile`): estimated from the scan by default
+   (``profile="auto"``, :mod:`volsr.ssr.profile_estimate`; a low-confidence estimate
+   falls back to the Gaussian with FWHM = thickness), or given: Gaussian, rect, or a
    user profile;
 3. percentile intensity normalisation fitted on the scan (undone at the end);
 4. SAA network (self anti-aliasing, skipped with ``saa=False``): trained on in-plane
@@ -54,7 +56,7 @@ from volsr.ssr.config import SSRConfig, build_net, zero_last_conv
 from volsr.ssr.header import analyze_header
 from volsr.ssr.model import SSRModel, TrainedNet, apply_to_slices
 from volsr.ssr.pairs import CASCADE_TASK, build_sampler
-from volsr.ssr.profile import build_profile
+from volsr.ssr.profile_choice import choose_profile
 from volsr.ssr.train import torch_threads, train_network
 
 __all__ = ["SSRResult", "self_super_resolve"]
@@ -83,7 +85,7 @@ def self_super_resolve(
     budget: str = "default",
     slice_thickness: float | None = None,
     slice_gap: float | None = None,
-    profile: str = "gaussian",
+    profile: str | None = None,
     profile_kernel: Sequence[float] | np.ndarray | None = None,
     profile_step: float | None = None,
     saa: bool = True,
@@ -110,8 +112,11 @@ def self_super_resolve(
         budget: ``"fast"``, ``"default"`` or ``"thorough"``: the preset of
             :class:`~volsr.config.ssr.SSRConfig` the settings start from.
         slice_thickness / slice_gap: what the header cannot say, in mm (default:
-            thickness = slice spacing, gap 0).
-        profile: ``"gaussian"`` (FWHM = thickness), ``"rect"`` or ``"custom"``.
+            estimated with ``profile="auto"``, else thickness = slice spacing, gap 0).
+        profile: ``"auto"`` (the config's default: family and width estimated from the
+            scan, see :func:`~volsr.ssr.profile_estimate.estimate_profile`; with a given
+            thickness or gap only the family is estimated), ``"gaussian"`` (FWHM =
+            thickness), ``"rect"`` or ``"custom"``.
         profile_kernel / profile_step: custom profile samples and their spacing in mm.
         saa: train and apply the anti-aliasing network first.
         steps / time_limit: training steps of the SSR network (SAA trains ``saa_share``
@@ -155,11 +160,15 @@ def self_super_resolve(
         t_start = time.perf_counter()
         dev = resolve_device(str(device)) if isinstance(device, str) else device
         acq = analyze_header(volume, slice_thickness=slice_thickness, slice_gap=slice_gap)
-        prof = build_profile(profile, thickness=None if profile == "custom" else acq.thickness,
-                             kernel=profile_kernel, step=profile_step)
         cfg = SSRConfig.preset(budget, steps=steps, time_limit=time_limit, saa=saa,
                                fusion=fusion, orientations=orientations, model=model,
-                               model_kwargs=model_kwargs, seed=seed, **settings)
+                               model_kwargs=model_kwargs, seed=seed, profile=profile,
+                               **settings)
+        t_prof = time.perf_counter()
+        given = slice_thickness is not None or slice_gap is not None
+        acq, prof, estimate = choose_profile(volume, acq, cfg, thickness_given=given,
+                                             kernel=profile_kernel, step=profile_step)
+        t_prof = time.perf_counter() - t_prof
         if scale is not None or target_spacing is not None or reference is not None:
             plan_output_grid(volume.grid, scale=scale, target_spacing=target_spacing,
                              reference=reference)  # bad grid options fail before training
@@ -175,7 +184,7 @@ def self_super_resolve(
         hr = np.asarray(norm.forward(volume.data[0].astype(np.float64)), np.float32)
 
         plan = _training_plan(cfg)
-        timings: dict[str, float] = {}
+        timings: dict[str, float] = {"profile_s": round(t_prof, 3)}
         training: dict[str, Any] = {}
         nets: dict[str, TrainedNet | None] = {"saa": None, "ssr": None}
         # with the cascade, SSR learns from SAA's own output on the aliased inputs
@@ -203,6 +212,7 @@ def self_super_resolve(
             ssr_model.save(save_weights)
         timings["total_s"] = round(time.perf_counter() - t_start, 3)
         report = _report(acq, prof, cfg, norm, nets, training, dev, timings, out, save_weights)
+        report["profile_estimate"] = estimate
         return SSRResult(volume=out, report=report, model=ssr_model)
 
 
