@@ -201,6 +201,6 @@ def test_cli_default_is_auto_and_the_sidecar_has_the_estimate(tmp_path):
                                  "--steps", "2", "--device", "cpu", "--threads", "1",
                                  "-m", "srcnn_2d", "--no-saa"])
     assert r.exit_code == 0, r.output
-    side = json.loads((tmp_path / "sr.json").read_text(encoding="utf-8"))
+    side = json.loads((tmp_path / "sr.nii.gz.volsr.json").read_text(encoding="utf-8"))
     assert side["settings"]["profile"] == "auto"
     assert side["profile_estimate"]["estimate"]["family"] == side["profile"]["kind"]
