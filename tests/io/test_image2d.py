@@ -193,3 +193,63 @@ def test_refused_inputs(tmp_path):
         load_image2d(tmp_path / "bad.png")
     with pytest.raises(InputError, match="no such file"):
         load_image2d(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_dicom_spacing_goes_to_png_phys_and_tiff_resolution(tmp_path, suffix):
+    write_dicom(tmp_path / "dx.dcm", ramp16(), spacing="0.2\\0.125", bits_stored=16)
+    src = load_image2d(tmp_path / "dx.dcm")
+    assert src.dpi is None and src.spacing_known
+    # a x2 result: the spacing halves, the physical size stays
+    out = src.with_volume(Volume(np.repeat(np.repeat(src.data, 2, 1), 2, 2)[..., None],
+                                 np.diag([0.1, 0.0625, 1.0, 1.0])))
+    save_image2d(out, tmp_path / f"sr{suffix}")
+    back = load_image2d(tmp_path / f"sr{suffix}")
+    assert back.spacing_known and back.source_dtype == "uint16"
+    # PNG pHYs holds whole pixels per metre: 10000 and 16000 here, exact
+    np.testing.assert_allclose(back.spacing, [0.1, 0.0625], rtol=1e-6)
+    with Image.open(tmp_path / f"sr{suffix}") as im:
+        dpi = [float(v) for v in im.info["dpi"]]
+    np.testing.assert_allclose(dpi, (25.4 / 0.0625, 25.4 / 0.1), rtol=1e-5)
+
+
+def test_unknown_spacing_writes_no_resolution(tmp_path):
+    img = Image2D(np.ones((1, 4, 5), np.float32), source_dtype="uint8", bit_depth=8)
+    save_image2d(img, tmp_path / "a.png")
+    with Image.open(tmp_path / "a.png") as im:
+        assert "dpi" not in im.info
+    assert not load_image2d(tmp_path / "a.png").spacing_known
+
+
+def test_16bit_png_with_a_12bit_range_keeps_its_values(tmp_path):
+    a = (np.arange(12 * 10).reshape(12, 10) * 34).astype(np.uint16)  # 0..4046
+    Image.fromarray(a).save(tmp_path / "c12.png")
+    img = load_image2d(tmp_path / "c12.png")
+    assert img.source_dtype == "uint16" and img.bit_depth == 16
+    np.testing.assert_array_equal(img.data[0], a.astype(np.float32))  # not rescaled
+    img.data[0, 0, 0] = 5000.0  # a result above 4095 is not clipped to 12 bits either
+    save_image2d(img, tmp_path / "out.png")
+    back = np.asarray(Image.open(tmp_path / "out.png"))
+    assert back.dtype == np.uint16 and back[0, 0] == 5000
+    np.testing.assert_array_equal(back.ravel()[1:], a.ravel()[1:])
+
+
+def test_int16_to_png_is_refused_in_one_line_tiff_keeps_the_values(tmp_path):
+    vals = np.array([[-1000, -1], [0, 3071]], np.float32)
+    img = Image2D(np.repeat(np.repeat(vals, 3, 0), 3, 1)[None], source_dtype="int16",
+                  bit_depth=16, format="dicom")
+    with pytest.raises(OutputError, match=r"PNG cannot store int16 .*\.tif") as e:
+        save_image2d(img, tmp_path / "ct.png")
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "ct.png").exists()
+    save_image2d(img, tmp_path / "ct.tif")
+    back = load_image2d(tmp_path / "ct.tif")
+    np.testing.assert_array_equal(back.data, img.data)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (6, 1)])
+def test_one_pixel_wide_images_are_refused(tmp_path, shape):
+    Image.fromarray(np.full(shape, 9, np.uint8)).save(tmp_path / "thin.png")
+    with pytest.raises(InputError, match=r"thin.png: image is \d+x\d+ pixels; volsr needs at "
+                                         "least 2"):
+        load_image2d(tmp_path / "thin.png")

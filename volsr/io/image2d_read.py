@@ -7,7 +7,8 @@
   and palette colour images are converted to luminance ``Y = 0.299 R + 0.587 G +
   0.114 B`` (ITU-R BT.601) in floating point, with a logged warning that is also kept
   in :attr:`Image2D.warnings` (and so in the inference sidecar); an alpha channel is
-  dropped the same way. Multi-page TIFFs are refused.
+  dropped the same way. Multi-page TIFFs are refused. Values are kept as stored: a 16-bit
+  PNG holding a 12-bit range (0..4095) reads as 0..4095, never rescaled.
 * single-frame DICOM files (``.dcm``) with SimpleITK: pixel values as SimpleITK returns
   them (rescale slope/intercept applied), pixel spacing from the header
   (PixelSpacing, else ImagerPixelSpacing), and the tags that matter for writing back
@@ -46,7 +47,7 @@ def load_image2d(path: str | Path) -> Image2D:
 
     Raises:
         InputError: missing or unreadable file, unknown format, multi-page/multi-frame
-            files, unsupported pixel modes, NaN/inf pixels.
+            files, unsupported pixel modes, a side of 1 pixel, NaN/inf pixels.
     """
     p = Path(path)
     if not p.exists():
@@ -56,6 +57,9 @@ def load_image2d(path: str | Path) -> Image2D:
         raise InputError(f"unsupported file type {p.suffix or '(no extension)'!r} for a 2D "
                          f"image; expected one of {', '.join(IMAGE2D_SUFFIXES)}", path=p)
     img = _read_dicom(p) if suffix == ".dcm" else _read_pillow(p)
+    if min(img.shape) < 2:
+        raise InputError(f"image is {img.shape[0]}x{img.shape[1]} pixels; volsr needs at least "
+                         "2 pixels along each side to resample it", path=p)
     bad = int(np.count_nonzero(~np.isfinite(img.data)))
     if bad:
         raise InputError(f"{bad} pixel(s) are NaN or infinite", path=p)

@@ -3,7 +3,12 @@
 :func:`save_image2d` writes PNG or TIFF atomically, keeping the bit depth (values are
 rounded and clipped to the source range: 8-bit stays 8-bit, 16-bit stays 16-bit), the
 PNG text chunks / TIFF description of the source, the resolution (DPI multiplied by the
-super-resolution factor, so the physical size is unchanged) and a note naming volsr.
+super-resolution factor, so the physical size is unchanged; for a DICOM source, which has
+a pixel spacing and no DPI, ``25.4 / spacing``) in the PNG pHYs chunk or the TIFF
+resolution tags, and a note naming volsr. PNG stores whole pixels per metre, so its pixel
+size is exact to about 1e-4 relative; the inference sidecar holds the exact spacing.
+Signed or floating-point sources (e.g. int16 CT DICOM) cannot go to PNG: refused with
+one line naming ``.tif`` (no offset is applied, so values stay the stored values).
 Writing DICOM is out of scope and refused with a suggestion.
 """
 
@@ -17,7 +22,7 @@ import numpy as np
 
 from volsr.errors import OutputError
 from volsr.io._atomic import atomic_write
-from volsr.io.image2d_core import IMAGE2D_WRITE_SUFFIXES, Image2D
+from volsr.io.image2d_core import IMAGE2D_WRITE_SUFFIXES, MM_PER_INCH, Image2D
 
 __all__ = ["save_image2d"]
 
@@ -74,8 +79,9 @@ def save_image2d(image: Image2D, path: str | Path, *, dtype: str = "input",
     software = f"volsr {__version__}"
     text = note or f"written by {software}"
     kwargs: dict[str, Any] = {}
-    if image.dpi is not None:
-        kwargs["dpi"] = (float(image.dpi[0]), float(image.dpi[1]))
+    dpi = _dpi(image)
+    if dpi is not None:
+        kwargs["dpi"] = dpi
     if suffix == ".png":
         info = PngImagePlugin.PngInfo()
         for k, v in image.metadata.get("text", {}).items():
@@ -99,6 +105,20 @@ def save_image2d(image: Image2D, path: str | Path, *, dtype: str = "input",
             raise OutputError(f"cannot write image ({exc})", path=p) from None
     log.debug("wrote %s (%s)", p, target)
     return p
+
+
+def _dpi(image: Image2D) -> tuple[float, float] | None:
+    """``(horizontal, vertical)`` DPI to store: the image's own, else from a known spacing.
+
+    A DICOM source has a pixel spacing but no DPI; ``25.4 / spacing`` (column spacing for
+    the horizontal resolution) puts it in the PNG pHYs chunk / TIFF resolution tags. None
+    when the pixel size is unknown (no resolution is written rather than a made-up one).
+    """
+    if image.dpi is not None:
+        return float(image.dpi[0]), float(image.dpi[1])
+    if not image.spacing_known:
+        return None
+    return MM_PER_INCH / float(image.spacing[1]), MM_PER_INCH / float(image.spacing[0])
 
 
 def _target_dtype(image: Image2D, dtype: str, suffix: str, p: Path
