@@ -43,11 +43,13 @@ def check(
 @data_app.command("import")
 @handle_errors
 def import_(
-    folder: Annotated[Path, typer.Argument(help="Folder of volumes.")],
+    folder: Annotated[Path, typer.Argument(help="Folder of volumes or 2D images.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Manifest JSON to write.")],
     source: Annotated[str, typer.Option("--from", help="Layout: folder, nnunet or bids.")]
     = "folder",
-    pattern: Annotated[str, typer.Option(help="Glob for volumes (folder layout).")] = "*.nii*",
+    pattern: Annotated[Optional[str], typer.Option(
+        help="Glob for files (folder layout). Default: *.nii*, or the 2D images (.png, .tif, "
+        ".tiff, .dcm) of a folder without NIfTI.")] = None,
     fractions: Annotated[tuple[float, float, float], typer.Option(
         help="Training/validation/test fractions.")] = (0.8, 0.1, 0.1),
     seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
@@ -57,7 +59,8 @@ def import_(
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Write a manifest for a folder of volumes (seeded split, paths relative to it)."""
+    """Write a manifest for a folder of volumes or 2D images (seeded split, paths relative
+    to it)."""
     setup_logging(quiet, verbose)
     from volsr.data import manifest_from_folder, write_manifest
     from volsr.errors import ConfigError

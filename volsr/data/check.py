@@ -95,8 +95,10 @@ class CheckReport:
 def read_grid(path: Path, *, load_data: bool = False) -> Grid:
     """The voxel grid of a volume file, from its header only (NIfTI, NRRD, MHA/MHD).
 
-    DICOM folders, and any file when ``load_data`` is true, are fully read with
-    :func:`volsr.io.load_volume` (which also catches truncated data and NaN voxels).
+    DICOM folders, 2D images (PNG, TIFF, single-frame DICOM: a ``(H, W, 1)`` grid), and
+    any file when ``load_data`` is true, are fully read with
+    :func:`volsr.data.loading.load_case_file` (which also catches truncated data and NaN
+    voxels).
 
     Raises:
         InputError: unreadable file, not a single 3D volume, unusable affine.
@@ -104,9 +106,11 @@ def read_grid(path: Path, *, load_data: bool = False) -> Grid:
     from volsr.errors import InputError
     from volsr.io import load_volume, volume_suffix
 
+    from volsr.data.loading import is_image2d_file, load_case_file
+
     suffix = volume_suffix(path)
-    if load_data or path.is_dir():
-        return load_volume(path).grid
+    if load_data or path.is_dir() or is_image2d_file(path):
+        return load_case_file(path).grid
     if suffix in (".nii", ".nii.gz"):
         import nibabel as nib
 

@@ -1,6 +1,7 @@
 """Dataset manifests: which volumes to train, validate and test on (MONAI-datalist JSON).
 
-A manifest is a JSON file readable by MONAI's ``load_decathlon_datalist``::
+A manifest is a JSON file readable by MONAI's ``load_decathlon_datalist``. Its files are
+volumes or 2D images (PNG, TIFF, single-frame DICOM; see :mod:`volsr.data.loading`)::
 
     {"volsr_manifest": 1, "name": "brains", "modality": "MR", "licence": "CC BY 4.0",
      "training":   [{"id": "sub-01", "hr": "data/sub-01_T1w.nii.gz",
@@ -61,7 +62,8 @@ _META_KEYS = ("volsr_manifest", "name", "modality", "licence", "license", "descr
               "reference", "release", "tensorImageSize", "labels", "numTraining", "numTest",
               "numValidation", "citation")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+_VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd",
+                    ".png", ".tiff", ".tif", ".dcm")  # the last four: 2D images
 
 
 @dataclass(frozen=True)
@@ -353,7 +355,7 @@ def _relpath(p: Path, relative_to: Path | None) -> str:
 
 
 def volume_stem(path: Path) -> str:
-    """File name without its volume suffix (``a/b.nii.gz`` -> ``b``)."""
+    """File name without its volume or 2D image suffix (``a/b.nii.gz``, ``a/b.png`` -> ``b``)."""
     name = Path(path).name
     for s in _VOLUME_SUFFIXES:
         if name.lower().endswith(s):

@@ -48,7 +48,7 @@ def write_manifest(path: str | Path, manifest: Manifest | Mapping[str, Any], *,
     return p
 
 
-def manifest_from_folder(folder: str | Path, *, pattern: str = "*.nii*",
+def manifest_from_folder(folder: str | Path, *, pattern: str | None = "*.nii*",
                          fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
                          name: str | None = None, modality: str | None = None,
                          licence: str | None = None, hashes: bool = False) -> Manifest:
@@ -56,7 +56,9 @@ def manifest_from_folder(folder: str | Path, *, pattern: str = "*.nii*",
 
     Args:
         folder: Folder to scan.
-        pattern: Glob pattern relative to ``folder`` (``"**/*.nii.gz"`` recurses).
+        pattern: Glob pattern relative to ``folder`` (``"**/*.nii.gz"`` recurses). None:
+            ``*.nii*`` when that matches, else the 2D images of the folder (``.png``,
+            ``.tif``, ``.tiff``, ``.dcm``; top level only).
         fractions: Fractions of cases for training, validation and test (sum 1). Counts
             are rounded; validation and test get theirs first, training the rest.
         seed: Seed of the shuffle (the split is reproducible).
@@ -82,9 +84,15 @@ def manifest_from_folder(folder: str | Path, *, pattern: str = "*.nii*",
     if fr.shape != (3,) or np.any(fr < 0) or abs(fr.sum() - 1.0) > 1e-6:
         raise ConfigError(f"fractions must be 3 non-negative numbers summing to 1 "
                           f"(training, validation, test), got {list(fractions)}")
-    files = sorted(f for f in base.glob(pattern) if f.is_file() and not f.name.startswith("."))
+    files = _matching(base, pattern or "*.nii*")
+    if not files and pattern is None:
+        from volsr.io.image2d import is_image2d_path
+
+        files = [f for f in _matching(base, "*") if is_image2d_path(f)]
     if not files:
-        raise InputError(f"no file matches {pattern!r}", path=base)
+        what = (repr(pattern) if pattern is not None
+                else "'*.nii*' nor a 2D image (.png, .tif, .tiff, .dcm)")
+        raise InputError(f"no file matches {what}", path=base)
     order = np.random.default_rng(seed).permutation(len(files))
     n = len(files)
     n_val, n_test = int(np.rint(fr[1] * n)), int(np.rint(fr[2] * n))
@@ -111,3 +119,8 @@ def manifest_from_folder(folder: str | Path, *, pattern: str = "*.nii*",
         splits[split] = tuple(cases)
     return Manifest(path=None, name=name or base.name, modality=modality, licence=licence,
                     splits=splits)
+
+
+def _matching(base: Path, pattern: str) -> list[Path]:
+    """Sorted visible files under ``base`` matching ``pattern``."""
+    return sorted(f for f in base.glob(pattern) if f.is_file() and not f.name.startswith("."))

@@ -3,7 +3,8 @@
 The chain (:func:`prepare_transforms`) runs once per case and its output is what
 :class:`monai.data.CacheDataset` keeps in memory:
 
-1. :class:`LoadPaird` loads ``hr`` (and a real ``lr``) with :func:`volsr.io.load_volume`,
+1. :class:`LoadPaird` loads ``hr`` (and a real ``lr``) with
+   :func:`volsr.data.loading.load_case_file` (volumes, or 2D images as one-slice volumes),
    channel-first ``(C, X, Y, Z)`` float32 in the file's own voxel axes (no reorientation:
    ``data.slice_axis`` and the degradation axes name voxel axes of the file). A real LR
    volume is related to HR through its affine (``lr_step``/``lr_offset``); its field of
@@ -58,15 +59,15 @@ class LoadPaird(MapTransform):
         super().__init__(keys=("hr_path", "lr_path"), allow_missing_keys=True)
 
     def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        from volsr.io import load_volume
+        from volsr.data.loading import load_case_file
 
         d = dict(data)
-        hr = _load(load_volume, d["hr_path"])
+        hr = _load(load_case_file, d["hr_path"])
         d["hr"] = np.asarray(hr.data, dtype=np.float32)
         d["spacing"] = np.asarray(hr.spacing, dtype=np.float64)
         d["lr"] = d["lr_step"] = d["lr_offset"] = None
         if d.get("lr_path") is not None:
-            lr = _load(load_volume, d["lr_path"])
+            lr = _load(load_case_file, d["lr_path"])
             if lr.channels != hr.channels:
                 raise InputError(f"LR has {lr.channels} channel(s), HR {hr.channels}",
                                  path=d["lr_path"])

@@ -27,7 +27,8 @@ from volsr.data.normalize import fit_normalization
 from volsr.data.patches import noise_reference, resolve_noise
 from volsr.data.volumes import build_compose, case_seed, degradation_specs
 from volsr.errors import ConfigError
-from volsr.io import Volume, load_volume
+from volsr.data.loading import load_case_file
+from volsr.io import Volume
 
 __all__ = ["ValCase", "build_validation_cases"]
 
@@ -86,9 +87,9 @@ def build_validation_cases(data_cfg: DataConfig, manifest_path: str | Path, *, s
         compose = build_compose(degradation_specs(data_cfg.degradation, model_scale))
     out = []
     for case in cases:
-        hr = load_volume(case.hr)
+        hr = load_case_file(case.hr)
         if case.lr is not None:
-            out.append(ValCase(case.id, load_volume(case.lr), hr, {"name": "paired"},
+            out.append(ValCase(case.id, load_case_file(case.lr), hr, {"name": "paired"},
                                case.modality))
             continue
         if multiple_of is not None:
