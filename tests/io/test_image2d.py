@@ -211,6 +211,7 @@ def test_dicom_spacing_goes_to_png_phys_and_tiff_resolution(tmp_path, suffix):
     with Image.open(tmp_path / f"sr{suffix}") as im:
         dpi = [float(v) for v in im.info["dpi"]]
     np.testing.assert_allclose(dpi, (25.4 / 0.0625, 25.4 / 0.1), rtol=1e-5)
+    np.testing.assert_allclose(out.stored_dpi(), dpi, rtol=1e-5)
 
 
 def test_unknown_spacing_writes_no_resolution(tmp_path):

@@ -108,6 +108,15 @@ class Image2D:
                        spacing=spacing, dpi=dpi, metadata=dict(self.metadata),
                        warnings=list(self.warnings))
 
+    def stored_dpi(self) -> tuple[float, float] | None:
+        """``(horizontal, vertical)`` DPI a written PNG/TIFF carries: :attr:`dpi`, else
+        ``25.4 / spacing`` when the spacing is known (a DICOM source), else None."""
+        if self.dpi is not None:
+            return float(self.dpi[0]), float(self.dpi[1])
+        if not self.spacing_known:
+            return None
+        return MM_PER_INCH / float(self.spacing[1]), MM_PER_INCH / float(self.spacing[0])
+
     def record(self) -> dict[str, Any]:
         """JSON-ready description for sidecars (shape, pixel size, DPI, bit depth, tags)."""
         rec: dict[str, Any] = {

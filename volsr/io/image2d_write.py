@@ -22,7 +22,7 @@ import numpy as np
 
 from volsr.errors import OutputError
 from volsr.io._atomic import atomic_write
-from volsr.io.image2d_core import IMAGE2D_WRITE_SUFFIXES, MM_PER_INCH, Image2D
+from volsr.io.image2d_core import IMAGE2D_WRITE_SUFFIXES, Image2D
 
 __all__ = ["save_image2d"]
 
@@ -79,7 +79,7 @@ def save_image2d(image: Image2D, path: str | Path, *, dtype: str = "input",
     software = f"volsr {__version__}"
     text = note or f"written by {software}"
     kwargs: dict[str, Any] = {}
-    dpi = _dpi(image)
+    dpi = image.stored_dpi()
     if dpi is not None:
         kwargs["dpi"] = dpi
     if suffix == ".png":
@@ -105,20 +105,6 @@ def save_image2d(image: Image2D, path: str | Path, *, dtype: str = "input",
             raise OutputError(f"cannot write image ({exc})", path=p) from None
     log.debug("wrote %s (%s)", p, target)
     return p
-
-
-def _dpi(image: Image2D) -> tuple[float, float] | None:
-    """``(horizontal, vertical)`` DPI to store: the image's own, else from a known spacing.
-
-    A DICOM source has a pixel spacing but no DPI; ``25.4 / spacing`` (column spacing for
-    the horizontal resolution) puts it in the PNG pHYs chunk / TIFF resolution tags. None
-    when the pixel size is unknown (no resolution is written rather than a made-up one).
-    """
-    if image.dpi is not None:
-        return float(image.dpi[0]), float(image.dpi[1])
-    if not image.spacing_known:
-        return None
-    return MM_PER_INCH / float(image.spacing[1]), MM_PER_INCH / float(image.spacing[0])
 
 
 def _target_dtype(image: Image2D, dtype: str, suffix: str, p: Path
