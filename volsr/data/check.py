@@ -103,10 +103,9 @@ def read_grid(path: Path, *, load_data: bool = False) -> Grid:
     Raises:
         InputError: unreadable file, not a single 3D volume, unusable affine.
     """
+    from volsr.data.loading import is_image2d_file, load_case_file
     from volsr.errors import InputError
     from volsr.io import load_volume, volume_suffix
-
-    from volsr.data.loading import is_image2d_file, load_case_file
 
     suffix = volume_suffix(path)
     if load_data or path.is_dir() or is_image2d_file(path):

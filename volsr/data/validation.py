@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from volsr.config import DataConfig
+from volsr.data.loading import load_case_file
 from volsr.data.manifest import load_manifest
 from volsr.data.normalize import fit_normalization
 from volsr.data.patches import noise_reference, resolve_noise
 from volsr.data.volumes import build_compose, case_seed, degradation_specs
 from volsr.errors import ConfigError
-from volsr.data.loading import load_case_file
 from volsr.io import Volume
 
 __all__ = ["ValCase", "build_validation_cases"]
