@@ -62,7 +62,8 @@ def recipe(tmp_path: Path, patch: int = 24) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    """A 3-step espcn_2d run on five synthetic radiographs imported with `volsr data`."""
+    """A 3-step espcn_2d run on five synthetic radiographs imported with `volsr data`,
+    validated on the validation split's image."""
     tmp = tmp_path_factory.mktemp("xray")
     src = tmp / "imgs"
     src.mkdir()
@@ -77,12 +78,13 @@ def trained(tmp_path_factory) -> Path:
     r = run("data", "check", man)
     assert r.exit_code == 0 and "5 ok" in r.stdout, r.stdout + r.stderr
     r = run("train", recipe(tmp), "--device", "cpu", f"data.manifest={man}",
-            f"output_dir={tmp / 'runs'}")
+            f"output_dir={tmp / 'runs'}", "train.val_every=3", "train.val_patch_size=[32,32,1]")
     assert r.exit_code == 0, r.stderr
     run_dir = tmp / "runs" / "xray_tiny"
     events = [json.loads(line) for line in
               (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [e["step"] for e in events if e["event"] == "train"] == [1, 2, 3]
+    assert [e["step"] for e in events if e["event"] == "val"] == [3]  # on the held-out PNG
     return run_dir
 
 
