@@ -93,3 +93,21 @@ def test_in_plane_runs_on_the_slices_and_three_axes_are_refused() -> None:
     np.testing.assert_allclose(out.data, ref.data, atol=2e-5 * float(np.ptp(ref.data)))
     with pytest.raises(ConfigError, match="changes 3 axes"):
         pred.run(vol, scale=(2, 2, 2))
+
+
+def test_saved_weights_reload_and_run_any_factor(tmp_path) -> None:
+    from volsr.checkpoint import save_weights
+
+    net = _net(False)
+    folder = save_weights(net, tmp_path / "w", model_name="lraxis_2d",
+                          normalization={"name": "percentile", "lower": 0.5, "upper": 99.5},
+                          scale=[1.0, 1.0, 4.0])
+    vol = _phantom()
+    a = Predictor(net, model_name="lraxis_2d", device="cpu", precision="fp32",
+                  normalization={"name": "percentile", "lower": 0.5, "upper": 99.5})
+    b = Predictor.from_pretrained(folder, device="cpu", precision="fp32")
+    assert b.model_name == "lraxis_2d"
+    want = a.run(vol, scale=(1, 1, 3.7))
+    got = b.run(vol, scale=(1, 1, 3.7))
+    assert got.spatial_shape == want.spatial_shape == (16, 14, 26)
+    np.testing.assert_array_equal(got.data, want.data)
