@@ -105,7 +105,7 @@ def make_batch(rng: np.random.Generator, cases: list[dict], batch: int,
     """One batch of pairs sharing a factor and profile (see the module docstring)."""
     s = float(rng.uniform(*factors))
     profile = str(rng.choice(["rect", "gaussian"]))
-    n_lr = int(math.ceil(PATCH / s)) + 2 * CONTEXT
+    n_lr = math.ceil(PATCH / s) + 2 * CONTEXT
     lr, pre, hr = [], [], []
     grid = None
     while len(hr) < batch:
@@ -120,7 +120,7 @@ def make_batch(rng: np.random.Generator, cases: list[dict], batch: int,
         if low.shape[0] < n_lr:
             continue
         j0 = int(rng.integers(0, low.shape[0] - n_lr + 1))
-        o0 = int(math.ceil((j0 + CONTEXT + 0.5) * s - 0.5))  # first HR row inside context
+        o0 = math.ceil((j0 + CONTEXT + 0.5) * s - 0.5)  # first HR row inside context
         if o0 + PATCH > x.shape[0]:
             continue
         c0 = int(rng.integers(0, x.shape[1] - PATCH + 1))
@@ -130,7 +130,7 @@ def make_batch(rng: np.random.Generator, cases: list[dict], batch: int,
         lr.append(low[j0:j0 + n_lr, c0:c0 + PATCH])
         pre.append((full @ low[:, c0:c0 + PATCH]).astype(np.float32))
         hr.append(x[o0:o0 + PATCH, c0:c0 + PATCH])
-    t = lambda v: torch.from_numpy(np.stack(v)[:, None])  # noqa: E731
+    t = lambda v: torch.from_numpy(np.stack(v)[:, None])
     return {"lr": t(lr), "pre": t(pre), "hr": t(hr), "grid": grid, "factor": s}
 
 

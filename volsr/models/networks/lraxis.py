@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -103,8 +103,8 @@ def linear_operator(n: int, fine: int, step: float, offset: float, size: int) ->
     from volsr.resample.kernels import interpolation_matrix
 
     x = step * np.arange(size, dtype=np.float64) + offset
-    out = np.asarray(interpolation_matrix(n * fine, (x + 0.5) * fine - 0.5, "linear")
-                     .toarray(), dtype=np.float64)
+    m = interpolation_matrix(n * fine, (x + 0.5) * fine - 0.5, "linear")
+    out = np.asarray(m.toarray() if hasattr(m, "toarray") else m, dtype=np.float64)
     out.setflags(write=False)
     return out
 
@@ -179,7 +179,8 @@ class LRAxisNet(SRNet):
         # the fine grid of the tail: ``subpixel`` samples per input pixel along the
         # axes the nominal scale changes (the thick axis), 1 along the others
         self.fine = tuple(self.subpixel if abs(f - 1.0) > _TOL else 1 for f in self.scale)
-        self.tail = conv_nd(2, self.features, self.out_channels * math.prod(self.fine), 3)
+        self.tail = cast(nn.Conv2d, conv_nd(2, self.features,
+                                            self.out_channels * math.prod(self.fine), 3))
         self.shuffle = PixelShuffleND(self.fine)
         icnr_(self.tail.weight, self.fine,
               init=lambda w: nn.init.kaiming_uniform_(w, a=math.sqrt(5)))
