@@ -102,7 +102,7 @@ def _planes(model: Network, arr: np.ndarray, axes: tuple[int, int, int],
                                                 enabled=dtype is not None):
         for i in range(0, planes.shape[0], per):
             x = torch.from_numpy(planes[i:i + per]).to(device)
-            if dtype is not None:
+            if w.precision != "fp32":  # as sliding_window_predict: fp32 stays NCHW
                 x = x.contiguous(memory_format=torch.channels_last)
             y = model(x, grid=grid)  # type: ignore[call-arg]
             outs.append(y.float().cpu().numpy())
