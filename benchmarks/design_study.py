@@ -101,7 +101,7 @@ def _augment(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
 
 
 def make_batch(rng: np.random.Generator, cases: list[dict], batch: int,
-               factors: tuple[float, float]) -> dict:
+               factors: tuple[float, float], augment: bool = True) -> dict:
     """One batch of pairs sharing a factor and profile (see the module docstring)."""
     s = float(rng.uniform(*factors))
     profile = str(rng.choice(["rect", "gaussian"]))
@@ -110,7 +110,8 @@ def make_batch(rng: np.random.Generator, cases: list[dict], batch: int,
     grid = None
     while len(hr) < batch:
         case = cases[int(rng.integers(len(cases)))]
-        x = _augment(rng, _plane(rng, case))
+        x = _plane(rng, case)
+        x = _augment(rng, x) if augment else x
         if x.shape[1] < PATCH:
             continue
         ts = ThickSlice(axis=0, factor=s, profile=profile,
@@ -155,6 +156,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--factors", type=float, nargs=2, default=[1.5, 8.0])
     ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--no-augment", action="store_true", help="no contrast augmentation")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for training")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--manifest", default=str(REPO / "data_manifests" / "shared_data_v2.json"))
@@ -177,7 +179,7 @@ def main() -> None:
     t0, step, losses, data_s = time.perf_counter(), 0, [], 0.0
     while time.perf_counter() - t0 < budget:
         td = time.perf_counter()
-        b = make_batch(rng, cases, args.batch, tuple(args.factors))
+        b = make_batch(rng, cases, args.batch, tuple(args.factors), not args.no_augment)
         data_s += time.perf_counter() - td
         warm = min(1.0, (step + 1) / 100)
         for g in opt.param_groups:
@@ -203,7 +205,8 @@ def main() -> None:
     info = {"design": args.design, "features": args.features, "blocks": blocks,
             "steps": step, "seconds": round(seconds, 1), "data_seconds": round(data_s, 1),
             "threads": args.threads, "batch": args.batch, "factors": args.factors,
-            "bf16": args.bf16, "final_loss_50": float(np.mean(losses[-50:])),
+            "bf16": args.bf16, "augment": not args.no_augment,
+            "final_loss_50": float(np.mean(losses[-50:])),
             "params": sum(p.numel() for p in net.parameters())}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save_weights(net, args.out, model_name=name, normalization=NORM, scale=scale,
