@@ -71,6 +71,8 @@ def bench_thickslice(weights: str, shape: tuple[int, int, int], factor: int,
     width = max(m.out_channels for m in probe.model.modules()
                 if isinstance(m, torch.nn.Conv2d))
     per_pixel = plane_flops(probe.model)
+    if getattr(probe.model, "any_factor", False):  # convs on the LR grid: 1/factor as many
+        per_pixel = per_pixel / factor
     before = conv2d_peaks(width)
     lr = volsr.phantom_volume(shape, (1.0, 1.0, float(factor)), supersample=1, seed=1)
     runs = []
@@ -106,7 +108,8 @@ def end_to_end(weights: str, shape: tuple[int, int, int], factor: int, threads: 
         volsr.save_volume(volsr.phantom_volume(shape, (1.0, 1.0, float(factor)),
                                                supersample=1, seed=2), src)
         env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-        cmd = [sys.executable, "-m", "volsr", "infer", str(src), "-o", str(dst), "--model",
+        which = "--weights" if Path(weights).is_dir() else "--model"  # a folder or a name
+        cmd = [sys.executable, "-m", "volsr", "infer", str(src), "-o", str(dst), which,
                weights, "--isotropic", "--device", "cpu", "--quiet"]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, env=env)

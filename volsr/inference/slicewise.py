@@ -46,6 +46,7 @@ import numpy as np
 
 from volsr.errors import ConfigError, InputError
 from volsr.inference.grid import GridPlan
+from volsr.inference.lr_axis import predict_lr_axis
 from volsr.inference.protocol import Network
 from volsr.inference.settings import FUSIONS, WindowSettings
 
@@ -170,6 +171,8 @@ def predict_slicewise(
     kind = first.upsampling
     if len(chain) > 1 and any(m.upsampling != "pre" for m in chain):
         raise ConfigError(f"{name}: only 'pre' 2D networks can be chained")
+    if getattr(first, "any_factor", False) and len(chain) == 1:  # takes the grid itself
+        return predict_lr_axis(first, arr, plan, w, name)
     if kind == "pre":
         return _pre_slicewise(chain, arr, plan, sp, w, name, buffer, thickness, flips,
                               target_last, fba_p)

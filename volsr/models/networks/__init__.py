@@ -29,6 +29,7 @@ name                  dims  upsampling   family
 ``fsrcnn_3d``         3     post         fsrcnn
 ``lapsrn_2d``         2     progressive  lapsrn
 ``lapsrn_3d``         3     progressive  lapsrn
+``lraxis_2d``         2     post         lraxis
 ``mdcsrn_3d``         3     pre          mdcsrn
 ``rdn_2d``            2     post         rdn
 ``rdn_3d``            3     post         rdn
@@ -67,6 +68,7 @@ from volsr.models.networks import (  # noqa: F401  (importing registers the mode
     fmen,
     fsrcnn,
     lapsrn,
+    lraxis,
     rdn,
     rrdb,
     srcnn,
