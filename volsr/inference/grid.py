@@ -62,3 +62,25 @@ def plan_output_grid(
                       isotropic=isotropic)
     out = scaled_grid(grid, s)
     return GridPlan(grid=out, step=1.0 / s, offset=(1.0 / s - 1.0) / 2.0)
+
+
+def check_post_plan(model_name: str, model_scale: Sequence[int], shape: Sequence[int],
+                    plan: GridPlan) -> None:
+    """Refuse a grid a post-upsampling network cannot produce: such a network only makes its
+    own integer factor ``model_scale`` on the input grid (``shape``) scaled by the convention.
+
+    Raises:
+        ConfigError: the planned grid is not the network's own factor.
+    """
+    s = np.asarray(model_scale, dtype=float)
+    want = np.asarray(shape) * s.astype(int)
+    ok = (np.allclose(plan.step * s, 1.0, atol=1e-6)
+          and np.allclose(plan.offset, (1.0 / s - 1.0) / 2.0, atol=1e-6)
+          and tuple(int(n) for n in want) == tuple(plan.grid.shape))
+    if not ok:
+        req = tuple(float(f"{v:.4g}") for v in 1.0 / plan.step)
+        raise ConfigError(
+            f"model {model_name} upsamples by {tuple(int(v) for v in s)}; the requested "
+            f"factor is {req}: a post-upsampling network only produces its own factor on "
+            "the input grid scaled by the volsr convention (scale/model mismatch; use "
+            "--scale with the model's factor or a 'pre' model)")

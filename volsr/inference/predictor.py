@@ -29,7 +29,7 @@ import numpy as np
 
 from volsr.errors import ConfigError, InputError, OutputError
 from volsr.geometry import Grid
-from volsr.inference.grid import GridPlan, plan_output_grid
+from volsr.inference.grid import GridPlan, check_post_plan, plan_output_grid
 from volsr.inference.protocol import Network
 from volsr.inference.settings import WindowSettings
 from volsr.io.volume import Volume
@@ -246,7 +246,9 @@ class Predictor:
             big = mem.allocate((arr.shape[0], *plan.grid.shape))
             arr = interpolate_in_slabs(arr, plan.step, plan.offset, big, thickness=thickness)
         else:
-            self._check_post_plan(volume, plan)
+            from volsr.inference.sliding import volume_scale
+
+            check_post_plan(self.model_name, volume_scale(self.model), volume.spatial_shape, plan)
         need = min_volume_size(self.model)
         if any(n < m for n, m in zip(arr.shape[1:], need)):
             where = "after interpolation to the output grid" if self.upsampling == "pre" else ""
@@ -383,22 +385,6 @@ class Predictor:
             raise OutputError("output path is the input file; choose another name", path=dst)
         run_case(src, dst, settings, self, reference, overwrite=overwrite)
         return dst
-
-    def _check_post_plan(self, volume: Volume, plan: GridPlan) -> None:
-        from volsr.inference.sliding import volume_scale
-
-        s = np.asarray(volume_scale(self.model), dtype=float)
-        want = np.asarray(volume.spatial_shape) * s.astype(int)
-        ok = (np.allclose(plan.step * s, 1.0, atol=1e-6)
-              and np.allclose(plan.offset, (1.0 / s - 1.0) / 2.0, atol=1e-6)
-              and tuple(int(n) for n in want) == tuple(plan.grid.shape))
-        if not ok:
-            req = tuple(float(f"{v:.4g}") for v in 1.0 / plan.step)
-            raise ConfigError(
-                f"model {self.model_name} upsamples by {tuple(int(v) for v in s)}; the requested "
-                f"factor is {req}: a post-upsampling network only produces its own factor on "
-                "the input grid scaled by the volsr convention (scale/model mismatch; use "
-                "--scale with the model's factor or a 'pre' model)")
 
 
 __all__ = ["Predictor"]
