@@ -116,3 +116,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def torchrun_volsr(args: list[str], *, cwd: Path, timeout: float):
+    """``torchrun --standalone --nproc_per_node 2 -m volsr ARGS`` in a clean environment
+    (no inherited rank variables, one thread per process); the completed process."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "volsr", *args]
+    return subprocess.run(cmd, check=False, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +11,7 @@ from volsr.config import load_config
 from volsr.engine import read_metrics, train
 from volsr.engine.distributed import parameter_digest
 
-from conftest import write_phantom_manifest
+from conftest import torchrun_volsr, write_phantom_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "tiny_test.yaml"
@@ -28,13 +25,9 @@ def manifest(tmp_path) -> Path:
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
 def test_torchrun_two_cpu_processes_train_identical_weights(tmp_path, manifest):
     out = tmp_path / "ddp"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-           "2", "-m", "volsr", "train", str(TINY), f"data.manifest={manifest}",
-           "train.steps=3", "train.val_every=3", "--output-dir", str(out), "--device", "cpu"]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    proc = torchrun_volsr(["train", str(TINY), f"data.manifest={manifest}", "train.steps=3",
+                           "train.val_every=3", "--output-dir", str(out), "--device", "cpu"],
+                          cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 processes" in proc.stderr and "backend gloo" in proc.stderr
     run = out / "tiny_test"

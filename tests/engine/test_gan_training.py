@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ from volsr.engine import read_metrics, train
 from volsr.engine.distributed import DistInfo
 from volsr.engine.run_folder import RunFolder
 
-from conftest import write_phantom_manifest
+from conftest import torchrun_volsr, write_phantom_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "tiny_test.yaml"
@@ -96,14 +93,9 @@ def test_resume_mid_adversarial_phase_continues_identically(tmp_path, manifest):
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
 def test_ddp_adversarial_two_cpu_processes(tmp_path, manifest):
     out = tmp_path / "ddp"
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-           "2", "-m", "volsr", "train", str(TINY), f"data.manifest={manifest}",
-           "train.steps=3", "adversarial.pretrain_steps=1", *GAN,
-           "--output-dir", str(out), "--device", "cpu"]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    proc = torchrun_volsr(["train", str(TINY), f"data.manifest={manifest}", "train.steps=3",
+                           "adversarial.pretrain_steps=1", *GAN, "--output-dir", str(out),
+                           "--device", "cpu"], cwd=REPO, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 processes" in proc.stderr and "backend gloo" in proc.stderr
     events = read_metrics(out / "tiny_test" / "metrics.jsonl")
