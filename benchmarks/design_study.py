@@ -144,6 +144,30 @@ def build(design: str, features: int, blocks: int) -> tuple[str, torch.nn.Module
                                      features=features)
 
 
+def save(net: torch.nn.Module, args: argparse.Namespace, blocks: int, name: str, step: int,
+         seconds: float, data_s: float, losses: list[float], out: str) -> None:
+    """Write the weights folder (with design_study.json) and print its summary."""
+    from volsr.checkpoint import save_weights
+
+    was_training = net.training
+    net.eval()
+    scale = [1.0, 1.0, 1.0] if args.design == "refine" else [1.0, 1.0, 4.0]
+    info = {"design": args.design, "features": args.features, "blocks": blocks,
+            "steps": step, "seconds": round(seconds, 1), "data_seconds": round(data_s, 1),
+            "threads": args.threads, "batch": args.batch, "factors": args.factors,
+            "bf16": args.bf16, "augment": not args.no_augment, "init": args.init,
+            "cosine": args.cosine, "lr": args.lr, "seed": args.seed,
+            "final_loss_50": float(np.mean(losses[-50:])),
+            "params": sum(p.numel() for p in net.parameters())}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    save_weights(net, out, model_name=name, normalization=NORM, scale=scale,
+                 inference={"patch_size": [256, 256, 256], "overlap": 0.0},
+                 training={"design_study": info})
+    (Path(out) / "design_study.json").write_text(json.dumps(info, indent=2) + "\n")
+    print(json.dumps(info), flush=True)
+    net.train(was_training)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -160,6 +184,12 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast for training")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--manifest", default=str(REPO / "data_manifests" / "shared_data_v2.json"))
+    ap.add_argument("--init", default=None,
+                    help="warm start: weights folder of the same design (fresh optimiser)")
+    ap.add_argument("--cosine", action="store_true",
+                    help="cosine learning-rate decay to 2%% over --minutes (after warm-up)")
+    ap.add_argument("--snapshot-minutes", type=float, default=None,
+                    help="also save the weights every so many minutes (OUT/snapshots/)")
     ap.add_argument("--out", required=True, help="weights folder to write")
     args = ap.parse_args()
     if not SHARED_DATA.is_dir():
@@ -171,17 +201,25 @@ def main() -> None:
     torch.manual_seed(args.seed)
     blocks = args.blocks or (8 if args.design == "refine" else 6)
     name, net = build(args.design, args.features, blocks)
+    if args.init:
+        from volsr.checkpoint import load_weights
+
+        net.load_state_dict(load_weights(args.init)[0].state_dict())
     cases = load_cases(Path(args.manifest))
     rng = np.random.default_rng(args.seed)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     budget = args.minutes * 60.0
     net.train()
     t0, step, losses, data_s = time.perf_counter(), 0, [], 0.0
+    t_snap = t0
     while time.perf_counter() - t0 < budget:
         td = time.perf_counter()
         b = make_batch(rng, cases, args.batch, tuple(args.factors), not args.no_augment)
         data_s += time.perf_counter() - td
         warm = min(1.0, (step + 1) / 100)
+        if args.cosine:
+            frac = min(1.0, (time.perf_counter() - t0) / budget)
+            warm *= 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * frac))
         for g in opt.param_groups:
             g["lr"] = args.lr * warm
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
@@ -196,24 +234,14 @@ def main() -> None:
         opt.step()
         losses.append(loss.item())
         step += 1
+        if args.snapshot_minutes and time.perf_counter() - t_snap > args.snapshot_minutes * 60:
+            t_snap = time.perf_counter()
+            save(net, args, blocks, name, step, t_snap - t0, data_s, losses,
+                 str(Path(args.out) / "snapshots" / f"step{step:06d}"))
         if step % 50 == 0:
             print(f"step {step} loss(last 50) {np.mean(losses[-50:]):.5f} "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
-    seconds = time.perf_counter() - t0
-    net.eval()
-    scale = [1.0, 1.0, 1.0] if args.design == "refine" else [1.0, 1.0, 4.0]
-    info = {"design": args.design, "features": args.features, "blocks": blocks,
-            "steps": step, "seconds": round(seconds, 1), "data_seconds": round(data_s, 1),
-            "threads": args.threads, "batch": args.batch, "factors": args.factors,
-            "bf16": args.bf16, "augment": not args.no_augment,
-            "final_loss_50": float(np.mean(losses[-50:])),
-            "params": sum(p.numel() for p in net.parameters())}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    save_weights(net, args.out, model_name=name, normalization=NORM, scale=scale,
-                 inference={"patch_size": [256, 256, 256], "overlap": 0.0},
-                 training={"design_study": info})
-    (Path(args.out) / "design_study.json").write_text(json.dumps(info, indent=2) + "\n")
-    print(json.dumps(info))
+    save(net, args, blocks, name, step, time.perf_counter() - t0, data_s, losses, args.out)
 
 
 if __name__ == "__main__":

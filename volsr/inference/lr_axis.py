@@ -104,7 +104,7 @@ def _planes(model: Network, arr: np.ndarray, axes: tuple[int, int, int],
             x = torch.from_numpy(planes[i:i + per]).to(device)
             if w.precision != "fp32":  # as sliding_window_predict: fp32 stays NCHW
                 x = x.contiguous(memory_format=torch.channels_last)
-            y = model(x, grid=grid)  # type: ignore[call-arg]
+            y = model(x, grid=grid, pad_ends=True)  # type: ignore[call-arg]
             outs.append(y.float().cpu().numpy())
     res = np.concatenate(outs, axis=0)  # (slices, C_out, rows, cols)
     back = np.argsort(order)
