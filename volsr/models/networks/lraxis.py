@@ -199,13 +199,16 @@ class LRAxisNet(SRNet):
         return g0, g1
 
     def edge_pad(self, scaled: Sequence[bool]) -> tuple[int, int]:
-        """Input pixels replicated at both ends of each scaled axis with ``pad_ends``:
-        the convolutions' reach (``num_blocks * 2 + 3`` layers of 3x3), so the first and
-        last thick slices are computed as if the scan went on, not against zero padding
-        (measured: a 128 x 128 x 20 CT slab at x4 went from -1.36 to +0.54 dB over
-        B-spline, rect profile, with the same weights)."""
-        reach = 2 * self.num_blocks + 3
-        return (reach if scaled[0] else 0, reach if scaled[1] else 0)
+        """Input pixels replicated at both ends of each scaled axis with ``pad_ends``
+        (2), so the first and last thick slices are not computed against zero padding.
+
+        Measured on a 128 x 128 x 20 crop of the CT slab at x4 (rect profile, same
+        weights), gain over B-spline: no padding -1.36 dB, 2 pixels +0.62, 4 +0.55,
+        15 (the convolutions' whole reach) +0.54; at x2 -3.22 / -0.20 / -0.19 / -0.19.
+        Two pixels are enough (it is the first layers that see the zeros) and cost
+        little: 15 made a 10-slice 512 x 512 slab 4x slower.
+        """
+        return (2 if scaled[0] else 0, 2 if scaled[1] else 0)
 
     def receptive_field(self) -> tuple[int, ...]:
         """Input pixels per axis feeding one output (convolutions, linear tail, B-spline
