@@ -95,7 +95,8 @@ def test_single_slice_volume(tmp_path):
 
 
 def test_4d_without_and_with_volume(tmp_path):
-    write_nifti(tmp_path / "dwi.nii.gz", np.ones((8, 8, 6, 3), np.float32), np.eye(4))
+    vols = np.random.default_rng(0).random((8, 8, 6, 3), dtype=np.float32)  # not constant:
+    write_nifti(tmp_path / "dwi.nii.gz", vols, np.eye(4))  # the default model normalises
     before = snapshot(tmp_path)
     r = infer(tmp_path / "dwi.nii.gz", tmp_path / "o.nii.gz")
     assert_clean_failure(r, ["dwi.nii.gz", "4D", "--volume"], tmp_path, before)
