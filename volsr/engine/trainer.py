@@ -25,7 +25,7 @@ import torch
 
 from volsr.config import ExperimentConfig, config_to_dict, dump_config
 from volsr.engine import distributed as ddp
-from volsr.engine.build import build_network, collate, resolve_manifest
+from volsr.engine.build import build_network, collate, grid_pairs, resolve_manifest
 from volsr.engine.optim import build_optimizer, build_scheduler
 from volsr.engine.results import TrainingDiverged, TrainResult
 from volsr.engine.run_folder import LogFile, MetricsLog, RunFolder, TensorBoard
@@ -92,6 +92,8 @@ class Trainer:
 
         seed_everything(cfg.seed, deterministic=cfg.train.deterministic)
         self.model = build_network(cfg)
+        # any_factor networks on thick slices: batches of one factor, forward(x, grid=...)
+        self.grid_pairs = grid_pairs(cfg, self.model.any_factor)
         self.init_from = None if resume or not cfg.train.init_from else warm_start(
             self.model, cfg.train.init_from, model_name=cfg.model.name,
             config_dir=cfg.config_dir)
@@ -196,10 +198,12 @@ class Trainer:
         dataset = build_training_dataset(
             cfg.data, self.manifest, upsampling=self.model.upsampling,
             model_scale=cfg.model.scale, seed=cfg.seed, rank=info.rank,
-            world_size=info.world_size, length=cfg.train.steps * per_rank * info.world_size)
+            world_size=info.world_size, length=cfg.train.steps * per_rank * info.world_size,
+            any_factor=self.model.any_factor, group_size=per_rank)
         sampler = ddp.StepBatchSampler(len(dataset), per_rank, start_step=self.step,
                                        stop_step=self.stop_step, rank=info.rank,
-                                       world_size=info.world_size, shuffle=cfg.data.cache)
+                                       world_size=info.world_size, shuffle=cfg.data.cache,
+                                       groups=self.grid_pairs)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
         return torch.utils.data.DataLoader(
             dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers,
@@ -211,7 +215,7 @@ class Trainer:
         from volsr.data import build_validation_cases
 
         cfg = self.cfg
-        post = self.model.upsampling != "pre"
+        post = self.model.upsampling != "pre" and not self.grid_pairs
         cases = build_validation_cases(
             cfg.data, self.manifest, seed=cfg.seed, split="validation",
             model_scale=cfg.model.scale,
@@ -311,7 +315,7 @@ class Trainer:
         self.net.train()
         with torch.autocast(device_type=self.device.type, dtype=torch.float16,
                             enabled=self.use_amp):
-            pred = self.net(x)
+            pred = self.net(x, grid=batch["grid"]) if self.grid_pairs else self.net(x)
         loss, parts = self.loss_fn(pred.float(), y.float())
         total = ddp.all_mean(loss.detach())
         if not bool(torch.isfinite(total)):

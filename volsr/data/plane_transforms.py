@@ -1,0 +1,225 @@
+"""MONAI map transforms that draw any-factor thick-slice plane pairs (geometry in
+:mod:`volsr.data.grid_pairs`).
+
+* :class:`PlaneChoicesd` (deterministic, cached with the volume): the plane orientations
+  ``(a, b, k)`` a case offers (rows along the thick axis ``a``, columns along ``b``,
+  slices across ``k``): from the manifest's ``hr_axes`` (two of the case's
+  high-resolution axes, either as the thick axis), else the planes across
+  ``data.slice_axis`` with the degradation's axes as thick axes. Bad ``hr_axes`` and
+  planes smaller than the patch fail here, naming the file, before training starts.
+* :class:`RandPlaneCropd`: the factor of the item's *group* (drawn from
+  ``d["group_seed"]``, shared by a batch), the rest of the degradation from the item's
+  own draw (profile, thickness, noise), an orientation, a foreground-weighted position,
+  and the HR region around the patch (oriented ``(C, R, P_c, 1)``, flipped at random).
+* :class:`DegradePlaned`: thick slices along the region's rows, the LR crop, noise; sets
+  ``lr`` ``(C, lr_rows, P_c, 1)``, ``hr`` ``(C, P_r, P_c, 1)`` and ``grid``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from monai.transforms import MapTransform, Randomizable
+
+from volsr.data.grid_pairs import ThickSliceRange, pair_geometry, thick_slice_rows
+from volsr.data.patches import crop, resolve_noise
+from volsr.data.random_transforms import _generator
+from volsr.degrade import Compose, ThickSlice
+from volsr.errors import InputError
+
+__all__ = ["DegradePlaned", "PlaneChoicesd", "RandPlaneCropd", "case_planes"]
+
+log = logging.getLogger(__name__)
+
+Plane = tuple[int, int, int]
+
+
+def case_planes(hr_axes: Any, slice_axis: int, thick_axes: Sequence[int], *,
+                path: Any = None, case_id: str = "") -> list[Plane]:
+    """Orientations ``(thick axis, other axis, slice axis)`` of a case's training planes.
+
+    Args:
+        hr_axes: the case's ``hr_axes`` (None: use ``slice_axis`` and ``thick_axes``).
+        slice_axis: ``data.slice_axis``.
+        thick_axes: the degradation's candidate slice axes (in the plane).
+        path, case_id: for messages.
+
+    Raises:
+        InputError: ``hr_axes`` is not 2 or 3 distinct voxel axes (0, 1, 2).
+    """
+    if hr_axes is None:
+        k = int(slice_axis)
+        return [(int(a), 3 - k - int(a), k) for a in thick_axes]
+    axes = list(hr_axes) if isinstance(hr_axes, (list, tuple)) else [hr_axes]
+    if (not 2 <= len(axes) <= 3 or any(isinstance(a, bool) or not isinstance(a, int)
+                                       for a in axes)
+            or len(set(axes)) != len(axes) or any(a not in (0, 1, 2) for a in axes)):
+        raise InputError(f"case {case_id!r}: hr_axes must list 2 or 3 distinct voxel axes "
+                         f"(0, 1, 2), got {hr_axes!r}", path=path)
+    return [(a, b, 3 - a - b) for a in axes for b in axes if a != b]
+
+
+class PlaneChoicesd(MapTransform):
+    """``d["planes"]``: the case's plane orientations (:func:`case_planes`), checked
+    against the HR patch ``(P_r, P_c)`` (rows along the thick axis); ``d["hr_axes"]``:
+    whether they come from the case's ``hr_axes``.
+
+    Args:
+        patch: HR patch rows and columns.
+        slice_axis, thick_axes: used for cases without ``hr_axes``.
+        pad_small: accept planes smaller than the patch (mirror-padded) with a warning.
+
+    Raises:
+        InputError: bad ``hr_axes``, or a plane smaller than the patch (unless
+            ``pad_small``), naming the file.
+    """
+
+    def __init__(self, patch: Sequence[int], slice_axis: int, thick_axes: Sequence[int], *,
+                 pad_small: bool = False) -> None:
+        super().__init__(keys=("hr",))
+        self.patch = tuple(int(v) for v in patch)
+        self.slice_axis, self.thick_axes = int(slice_axis), tuple(int(a) for a in thick_axes)
+        self.pad_small = bool(pad_small)
+
+    def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        d = dict(data)
+        case = d.get("case")
+        hr_axes = None if case is None else case.extra.get("hr_axes")
+        planes = case_planes(hr_axes, self.slice_axis, self.thick_axes, path=d["hr_path"],
+                             case_id=str(d["id"]))
+        shape = tuple(int(n) for n in d["hr"].shape[1:])
+        for a, b, _ in planes:
+            if shape[a] < self.patch[0] or shape[b] < self.patch[1]:
+                msg = (f"its planes along axes ({a}, {b}) have {shape[a]}x{shape[b]} voxels, "
+                       f"smaller than the patch {self.patch[0]}x{self.patch[1]}")
+                if not self.pad_small:
+                    raise InputError(f"{msg}; use a smaller data.patch_size, fix the case's "
+                                     "hr_axes, drop the case, or set data.pad_small_volumes: "
+                                     "true", path=d["hr_path"])
+                log.warning("%s: %s: its patches are mirror-padded", d["hr_path"], msg)
+        d["planes"], d["hr_axes"] = planes, hr_axes is not None
+        return d
+
+
+class RandPlaneCropd(Randomizable, MapTransform):
+    """Draw the degradation, orientation and position of a plane pair; crop its region.
+
+    Reads ``hr`` ``(C, X, Y, Z)``, ``fg``, ``refs``, ``planes`` and ``group_seed``; writes
+    ``region`` ``(C, R, P_c, 1)`` (rows along the thick axis), ``geometry``
+    (:class:`~volsr.data.grid_pairs.PairGeometry`), ``degradation``/``params`` (thick
+    slices along the volume's axis ``a`` at the group's factor), ``plane``, ``start``
+    (HR patch origin in volume voxels, before flips) and ``flip`` (``[rows, cols]``).
+
+    Args:
+        compose: the (random) ``data.degradation``.
+        spec: its thick-slice step (:func:`~volsr.data.grid_pairs.thick_slice_range`).
+        patch: HR patch rows and columns.
+        p_fg: probability of a foreground-centred patch.
+        flip: random flips of the region's rows and columns.
+    """
+
+    def __init__(self, compose: Compose, spec: ThickSliceRange, patch: Sequence[int],
+                 p_fg: float, *, flip: bool = True) -> None:
+        MapTransform.__init__(self, keys=("hr",))
+        self.compose, self.spec = compose, spec
+        self.patch = (int(patch[0]), int(patch[1]))
+        self.p_fg, self.flip = float(p_fg), bool(flip)
+        self._gen: np.random.Generator | None = None
+
+    def randomize(self, data: Any = None) -> None:
+        self._gen = _generator(self.R)
+
+    def group_factor(self, group_seed: int) -> float:
+        """The thick-slice factor of a group (the same draw for every item of it)."""
+        det = self.compose.sample(np.random.default_rng(int(group_seed)))
+        return float(det.transforms[self.spec.step].factor)
+
+    def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        d = dict(data)
+        self.randomize()
+        gen = self._gen
+        assert gen is not None
+        s = self.group_factor(d["group_seed"])
+        geom = pair_geometry(s, self.patch, self.spec.reach)
+        det = self.compose.sample(gen)
+        ts = det.transforms[self.spec.step]
+        planes = d["planes"]
+        if not d["hr_axes"]:  # the planes across data.slice_axis: the drawn slice axis
+            planes = [p for p in planes if p[0] == ts.axis]
+        a, b, k = planes[int(gen.integers(len(planes)))]
+        d["degradation"] = resolve_noise(
+            Compose([_at_factor(t, a, s) if i == self.spec.step else t
+                     for i, t in enumerate(det.transforms)]), lambda kind: d["refs"][kind])
+        d["params"] = d["degradation"].params
+        hr = d["hr"]
+        n = hr.shape[1:]
+        centre = self._centre(gen, d["fg"], n)
+        p_r, p_c, rows, h0 = self.patch[0], self.patch[1], geom.region_rows, geom.hr_row0
+        r0 = _place(int(centre[a]) - p_r // 2 - h0, n[a], rows, h0, p_r)
+        c0 = _place(int(centre[b]) - p_c // 2, n[b], p_c, 0, p_c)
+        start, size = [0, 0, 0], [1, 1, 1]
+        start[a], start[b], start[k] = r0, c0, int(centre[k])
+        size[a], size[b] = rows, p_c
+        region = crop(hr, start, size).transpose(0, 1 + a, 1 + b, 1 + k)
+        coins = gen.random(2)
+        flips = [bool(c < 0.5) and self.flip for c in coins]
+        axes = tuple(1 + i for i, f in enumerate(flips) if f)
+        if axes:
+            region = np.flip(region, axis=axes)
+        d["region"] = np.ascontiguousarray(region, dtype=np.float32)
+        start[a] = r0 + h0
+        d.update(geometry=geom, plane=[a, b, k], start=start, flip=flips)
+        return d
+
+    def _centre(self, gen: np.random.Generator, fg: np.ndarray,
+                shape: Sequence[int]) -> np.ndarray:
+        if fg.shape[0] > 0 and gen.random() < self.p_fg:
+            return fg[int(gen.integers(fg.shape[0]))].astype(np.int64)
+        return np.array([int(gen.integers(max(int(m), 1))) for m in shape])
+
+
+def _at_factor(ts: ThickSlice, axis: int, factor: float) -> ThickSlice:
+    """``ts`` along ``axis`` at ``factor``, keeping its profile and thickness / factor."""
+    if ts.profile == "custom":
+        return ThickSlice(axis=axis, factor=factor, profile="custom", kernel=ts.kernel,
+                          kernel_step=ts.kernel_step * factor / ts.factor)
+    return ThickSlice(axis=axis, factor=factor, profile=ts.profile,
+                      thickness=float(ts.thickness) * factor / ts.factor)
+
+
+def _place(first: int, n: int, rows: int, inner: int, patch: int) -> int:
+    """First region row: inside the axis of ``n`` voxels when the region fits, else with
+    the patch (``inner`` rows into the region) inside, else the patch centred."""
+    if n >= rows:
+        return min(max(first, 0), n - rows)
+    if n >= patch:
+        return min(max(first + inner, 0), n - patch) - inner
+    return (n - patch) // 2 - inner
+
+
+class DegradePlaned(MapTransform):
+    """Thick slices along the rows of ``d["region"]``, the LR crop and noise: sets ``lr``
+    ``(C, lr_rows, P_c, 1)``, ``hr`` ``(C, P_r, P_c, 1)`` and ``grid`` (the geometry's)."""
+
+    def __init__(self) -> None:
+        super().__init__(keys=("region",))
+
+    def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        d = dict(data)
+        region = d.pop("region")
+        g = d["geometry"]
+        lr = region
+        for t in d["degradation"].transforms:
+            if isinstance(t, ThickSlice):
+                lr = np.einsum("or,crxy->coxy", thick_slice_rows(t, g).astype(np.float32), lr)
+            else:
+                lr = t.apply_array(lr)
+        h0, p_r = g.hr_row0, g.patch[0]
+        d["hr"] = np.ascontiguousarray(region[:, h0:h0 + p_r])
+        d["lr"] = np.ascontiguousarray(lr, dtype=np.float32)
+        d["grid"] = g.grid
+        d["scale"] = np.array([1.0 / g.factor, 1.0, 1.0])
+        return d
