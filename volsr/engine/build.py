@@ -99,16 +99,16 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
         ValueError: the items of an any-factor batch have different grids.
     """
     out: dict[str, Any] = {}
-    for key in ("lr", "hr"):
-        out[key] = torch.stack([torch.as_tensor(np.asarray(it[key], dtype=np.float32))
-                                for it in items])
-    out["params"] = [it.get("params") for it in items]
     if "grid" in items[0]:
         grids = {it["grid"] for it in items}
         if len(grids) != 1:
             raise ValueError(f"a batch of any-factor pairs mixes {len(grids)} grids; its "
                              "items must come from one group (see StepBatchSampler)")
         out["grid"] = items[0]["grid"]
+    for key in ("lr", "hr"):
+        out[key] = torch.stack([torch.as_tensor(np.asarray(it[key], dtype=np.float32))
+                                for it in items])
+    out["params"] = [it.get("params") for it in items]
     return out
 
 
