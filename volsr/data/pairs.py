@@ -15,6 +15,12 @@ Two chains of :mod:`monai.transforms` make every pair, in 3D (patches) and 2D (s
   axes and a rot90 in a plane that keeps the data's meaning; then the slice axis is
   dropped in 2D mode and the pair becomes float32 tensors.
 
+``any_factor`` networks with a thick-slice degradation in 2D mode get plane pairs at any
+real factor instead (:mod:`volsr.data.grid_pairs`, :mod:`volsr.data.plane_transforms`):
+planes from the case's ``hr_axes``, the thick axis as rows, an LR crop with context and
+the exact ``grid`` of the HR patch; the items of a group (``index // group_size``, one
+batch) share one factor.
+
 Item ``index`` comes from volume ``(index // patches_per_volume) % n_volumes``; the
 random steps share one MONAI ``RandomState`` (``set_random_state(state=...)``), reseeded
 per item with a seed derived from ``(seed, epoch, index)``: the same index gives the same

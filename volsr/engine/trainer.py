@@ -308,6 +308,11 @@ class Trainer:
             best_psnr=None if self.best_step is None else self.best_psnr,
             best_step=self.best_step, last_loss=last_loss, model_dir=model_dir)
 
+    def forward(self, x: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
+        """The network on a batch input ``(B, C, *spatial)``; any-factor plane pairs pass
+        the batch's shared output grid."""
+        return self.net(x, grid=batch["grid"]) if self.grid_pairs else self.net(x)
+
     def _step(self, batch: dict[str, Any], step: int) -> tuple[float, dict[str, float]]:
         cfg = self.cfg
         x = batch["lr"].to(self.device, non_blocking=True)
@@ -315,7 +320,7 @@ class Trainer:
         self.net.train()
         with torch.autocast(device_type=self.device.type, dtype=torch.float16,
                             enabled=self.use_amp):
-            pred = self.net(x, grid=batch["grid"]) if self.grid_pairs else self.net(x)
+            pred = self.forward(x, batch)
         loss, parts = self.loss_fn(pred.float(), y.float())
         total = ddp.all_mean(loss.detach())
         if not bool(torch.isfinite(total)):
