@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from volsr.cli import app
 from volsr.config import load_config
 from volsr.engine import train
-from volsr.io import Volume, save_volume
+from volsr.io import save_volume
 from volsr.phantom import phantom_volume
 from volsr.predictors import load_predictor
 
@@ -24,9 +24,9 @@ TINY = REPO / "configs" / "tiny_test.yaml"
 LRAXIS = ["model.name=lraxis_2d", "model.scale=[1.0, 1.0, 4.0]",
           "model.args={features: 8, num_blocks: 1, subpixel: 4}", "data.mode=2d",
           "data.slice_axis=0", "data.patch_size=[16, 16]", "data.batch_size=3",
-          "data.degradation=[{name: random_thick_slice, axes: [1, 2], factor: [1.5, 5.0], "
-          "profile: [rect, gaussian], gap: [-0.2, 0.2]}, {name: random_noise, "
-          "kind: [gaussian], sigma: [0.0, 0.02], relative_to: p99}]",
+          ("data.degradation=[{name: random_thick_slice, axes: [1, 2], factor: [1.5, 5.0], "
+           "profile: [rect, gaussian], gap: [-0.2, 0.2]}, {name: random_noise, "
+           "kind: [gaussian], sigma: [0.0, 0.02], relative_to: p99}]"),
           "data.transforms=[{name: torchio.RandomGamma, log_gamma: [-0.3, 0.3]}]",
           "infer.patch_size=null"]
 

@@ -148,10 +148,11 @@ def thick_slice_rows(ts: ThickSlice, geom: PairGeometry) -> np.ndarray:
     centres = (np.arange(geom.margin, geom.margin + geom.lr_rows) + 0.5) * s - 0.5
     j = np.arange(n, dtype=np.float64)[None, :]
     lo = np.floor(centres - half - 0.5)[:, None]
-    inside = (j >= lo) & (j < lo + int(math.ceil(2.0 * half + 1.0)) + 2)
+    length = math.ceil(2.0 * half + 1.0) + 2  # profile_matrix's window
+    inside = (j >= lo) & (j < lo + length)
     rel = j - centres[:, None]
     w = np.where(inside, func(rel + 0.5) - func(rel - 0.5), 0.0)
-    if lo.min() < 0 or (lo + math.ceil(2.0 * half + 1.0) + 2).max() > n:
+    if lo.min() < 0 or (lo + length).max() > n:
         raise ValueError(f"the slice profile reaches past the region (factor {s}, profile "
                          f"{ts.profile}, thickness {ts.thickness}); the margin is too small")
     return w / w.sum(axis=1, keepdims=True)
@@ -173,8 +174,8 @@ def thick_slice_range(compose: Compose) -> ThickSliceRange:
     found: list[ThickSliceRange] = []
     for i, t in enumerate(compose.transforms):
         if isinstance(t, RandomThickSlice):
-            lo, hi = ((float(t.factor),) * 2 if np.isscalar(t.factor)
-                      else (float(t.factor[0]), float(t.factor[1])))
+            f = np.atleast_1d(np.asarray(t.factor, dtype=np.float64))
+            lo, hi = float(f.min()), float(f.max())
             gap = np.atleast_1d(np.asarray(t.gap, dtype=np.float64))
             ratio = 1.0 - float(gap.min())
             found.append(ThickSliceRange(i, (lo, hi), tuple(t.axes),
@@ -184,7 +185,8 @@ def thick_slice_range(compose: Compose) -> ThickSliceRange:
                 assert t.kernel is not None
                 reach = 0.5 * (len(t.kernel) + 1) * t.kernel_step / t.factor
             else:
-                reach = float(t.thickness) / t.factor * _profile_reach(t.profile)
+                assert t.thickness is not None  # rect / gaussian
+                reach = t.thickness / t.factor * _profile_reach(t.profile)
             found.append(ThickSliceRange(i, (t.factor, t.factor), (int(t.axis),), reach))
         elif not isinstance(t, _NOISE):
             raise ConfigError(f"data.degradation: any-factor networks train on thick-slice "

@@ -135,7 +135,7 @@ class RandPlaneCropd(Randomizable, MapTransform):
     def group_factor(self, group_seed: int) -> float:
         """The thick-slice factor of a group (the same draw for every item of it)."""
         det = self.compose.sample(np.random.default_rng(int(group_seed)))
-        return float(det.transforms[self.spec.step].factor)
+        return _thick_slice(det, self.spec.step).factor
 
     def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
         d = dict(data)
@@ -145,13 +145,13 @@ class RandPlaneCropd(Randomizable, MapTransform):
         s = self.group_factor(d["group_seed"])
         geom = pair_geometry(s, self.patch, self.spec.reach)
         det = self.compose.sample(gen)
-        ts = det.transforms[self.spec.step]
+        ts = _thick_slice(det, self.spec.step)
         planes = d["planes"]
         if not d["hr_axes"]:  # the planes across data.slice_axis: the drawn slice axis
             planes = [p for p in planes if p[0] == ts.axis]
         a, b, k = planes[int(gen.integers(len(planes)))]
         d["degradation"] = resolve_noise(
-            Compose([_at_factor(t, a, s) if i == self.spec.step else t
+            Compose([_at_factor(ts, a, s) if i == self.spec.step else t
                      for i, t in enumerate(det.transforms)]), lambda kind: d["refs"][kind])
         d["params"] = d["degradation"].params
         hr = d["hr"]
@@ -181,13 +181,22 @@ class RandPlaneCropd(Randomizable, MapTransform):
         return np.array([int(gen.integers(max(int(m), 1))) for m in shape])
 
 
+def _thick_slice(det: Compose, step: int) -> ThickSlice:
+    """The (sampled) thick-slice step of ``det``."""
+    ts = det.transforms[step]
+    if not isinstance(ts, ThickSlice):  # thick_slice_range found it there
+        raise TypeError(f"step {step} of the degradation is not a thick slice: {ts!r}")
+    return ts
+
+
 def _at_factor(ts: ThickSlice, axis: int, factor: float) -> ThickSlice:
     """``ts`` along ``axis`` at ``factor``, keeping its profile and thickness / factor."""
     if ts.profile == "custom":
         return ThickSlice(axis=axis, factor=factor, profile="custom", kernel=ts.kernel,
                           kernel_step=ts.kernel_step * factor / ts.factor)
+    assert ts.thickness is not None  # rect / gaussian
     return ThickSlice(axis=axis, factor=factor, profile=ts.profile,
-                      thickness=float(ts.thickness) * factor / ts.factor)
+                      thickness=ts.thickness * factor / ts.factor)
 
 
 def _place(first: int, n: int, rows: int, inner: int, patch: int) -> int:

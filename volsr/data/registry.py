@@ -148,7 +148,8 @@ def build_region_transforms(specs: Sequence[Any]) -> tuple[list[Any], list[Any]]
     ``(on_region, on_input)``. Transforms of the pair (keys with ``hr``) act on the HR
     region before the degradation (a contrast change of the anatomy; one draw for input
     and target by construction), the others on the LR input after it, each in order."""
-    region, inputs = [], []
+    region: list[Any] = []
+    inputs: list[Any] = []
     for s in specs:
         t = build_transform(*_name_kwargs(s), region=True)
         (region if "region" in t.keys else inputs).append(t)

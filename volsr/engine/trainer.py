@@ -43,6 +43,7 @@ from volsr.engine.validation import export_weights, validate_cases
 from volsr.engine.warm_start import warm_start
 from volsr.errors import ConfigError, VolsrError
 from volsr.losses import build_loss
+from volsr.models.networks import SRNet
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ class Trainer:
         seed_everything(cfg.seed, deterministic=cfg.train.deterministic)
         self.model = build_network(cfg)
         # any_factor networks on thick slices: batches of one factor, forward(x, grid=...)
-        self.grid_pairs = grid_pairs(cfg, self.model.any_factor)
+        self.grid_pairs = grid_pairs(cfg, isinstance(self.model, SRNet)
+                                     and self.model.any_factor)
         self.init_from = None if resume or not cfg.train.init_from else warm_start(
             self.model, cfg.train.init_from, model_name=cfg.model.name,
             config_dir=cfg.config_dir)
@@ -199,7 +201,7 @@ class Trainer:
             cfg.data, self.manifest, upsampling=self.model.upsampling,
             model_scale=cfg.model.scale, seed=cfg.seed, rank=info.rank,
             world_size=info.world_size, length=cfg.train.steps * per_rank * info.world_size,
-            any_factor=self.model.any_factor, group_size=per_rank)
+            any_factor=self.grid_pairs, group_size=per_rank)
         sampler = ddp.StepBatchSampler(len(dataset), per_rank, start_step=self.step,
                                        stop_step=self.stop_step, rank=info.rank,
                                        world_size=info.world_size, shuffle=cfg.data.cache,
