@@ -162,6 +162,10 @@ class PairDataset(Dataset):
             pad_small=data_cfg.pad_small_volumes)
         if self.grid_pairs:
             self._grid_prepare()
+        elif self.mode == "2d" and any("hr_axes" in c.extra for c in self.cases):
+            log.info("the manifest's hr_axes choose the planes of any_factor networks on thick "
+                     "slices only; this run takes slices across data.slice_axis %d",
+                     self.slice_axis)
         self.draw = self._draw_transforms()
         self._cache: CacheDataset | None = None
         self._volumes: list[dict[str, Any]] = []
