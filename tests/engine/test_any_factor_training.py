@@ -1,5 +1,6 @@
 """`volsr train` of an any_factor network (lraxis_2d) on thick-slice plane pairs: a tiny
-run on phantoms (planes from hr_axes, validation through the inference path) writes
+run on phantoms (planes from hr_axes, validation through the inference path, with the
+gain over B-spline) writes
 weights that load_predictor runs at a non-integer factor; warm start; bad hr_axes stop
 the command with one line."""
 
@@ -59,7 +60,12 @@ def test_tiny_lraxis_run_validates_and_exports_runnable_weights(tmp_path, manife
     meta = json.loads((result.model_dir / "model.json").read_text())
     assert meta["model"]["kwargs"]["scale"] == [4.0, 1.0]  # thick axis = plane rows
     vals = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").open()]
-    assert [v["step"] for v in vals if v.get("event") == "val"] == [2, 4]
+    val = [v for v in vals if v.get("event") == "val"]
+    assert [v["step"] for v in val] == [2, 4]
+    # the gain over cubic B-spline, scored the same way, is the learning curve
+    case = val[-1]["cases"]["v"]
+    assert np.isfinite(val[-1]["gain_psnr"]) and abs(case["gain_psnr"]) < 5.0
+    assert val[-1]["gain_psnr"] == pytest.approx(case["gain_psnr"])
     pred = load_predictor(None, result.model_dir, device="cpu")
     lr = phantom_volume((24, 24, 8), (2.0, 2.0, 5.0), supersample=1, seed=9)
     out = pred.run(lr, scale=(1.0, 1.0, 2.5))  # a non-integer factor

@@ -39,7 +39,7 @@ from volsr.engine.state import (
     seed_everything,
     set_rng_state,
 )
-from volsr.engine.validation import export_weights, validate_cases
+from volsr.engine.validation import bspline_scores, export_weights, validate_cases, with_gains
 from volsr.engine.warm_start import warm_start
 from volsr.errors import ConfigError, VolsrError
 from volsr.losses import build_loss
@@ -90,6 +90,7 @@ class Trainer:
         self.resumed_from: int | None = None
         self._resume_rng: Mapping[str, Any] | None = None
         self._changed: list[str] = []
+        self._baseline: dict[str, dict[str, float]] | None = None
 
         seed_everything(cfg.seed, deterministic=cfg.train.deterministic)
         self.model = build_network(cfg)
@@ -231,7 +232,10 @@ class Trainer:
     def validate(self, cases: list[Any]) -> dict[str, Any]:
         """PSNR/SSIM of the current (EMA) weights on ``cases`` (see :mod:`.validation`)."""
         net = self.ema.model if self.ema is not None else self.model
-        return validate_cases(net, cases, self.cfg, self.device)
+        val = validate_cases(net, cases, self.cfg, self.device)
+        if self._baseline is None:  # once per run: the reference of the gains
+            self._baseline = bspline_scores(cases)
+        return with_gains(val, self._baseline)
 
     # -- main loop --------------------------------------------------------------------
 
@@ -345,12 +349,14 @@ class Trainer:
         improved = val["psnr"] > self.best_psnr
         if improved:
             self.best_psnr, self.best_step = val["psnr"], self.step
+        gains = {k: val[k] for k in ("gain_psnr", "gain_ssim") if k in val}
         self.metrics.write({"event": "val", "step": self.step, "psnr": val["psnr"],
-                            "ssim": val["ssim"], "best_psnr": self.best_psnr,
+                            "ssim": val["ssim"], **gains, "best_psnr": self.best_psnr,
                             "cases": val["cases"], "val_seconds": time.perf_counter() - t})
-        tb.scalars({"psnr": val["psnr"], "ssim": val["ssim"]}, self.step, "val/")
-        log.info("validation at step %d: PSNR %.3f dB, SSIM %.4f%s", self.step, val["psnr"],
-                 val["ssim"], "  (best)" if improved else "")
+        tb.scalars({"psnr": val["psnr"], "ssim": val["ssim"], **gains}, self.step, "val/")
+        log.info("validation at step %d: PSNR %.3f dB, SSIM %.4f%s%s", self.step, val["psnr"],
+                 val["ssim"], f" ({val['gain_psnr']:+.3f} dB over B-spline)" if gains else "",
+                 "  (best)" if improved else "")
         if improved:
             self._save(self.run.best)
 
