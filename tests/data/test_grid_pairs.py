@@ -183,3 +183,21 @@ def test_bad_hr_axes_and_small_planes_fail_before_training(tmp_path, axes, match
     with pytest.raises(InputError, match=match) as info:
         _dataset(m)
     assert "bad.nii.gz" in str(info.value)
+
+
+def test_data_check_reports_bad_hr_axes_and_unequal_spacing(tmp_path):
+    from volsr.data.check import check_manifest
+
+    vol = Volume(_blobs((16, 16, 8), 9)[None].astype(np.float32), np.diag([1.0, 1.0, 2.0, 1.0]))
+    save_volume(vol, tmp_path / "a.nii.gz")
+    save_volume(vol, tmp_path / "b.nii.gz")
+    save_volume(vol, tmp_path / "c.nii.gz")
+    m = {"volsr_manifest": 1, "training": [
+        {"id": "ok", "hr": "a.nii.gz", "hr_axes": [0, 1]},
+        {"id": "bad", "hr": "b.nii.gz", "hr_axes": [0, "z"]},
+        {"id": "odd", "hr": "c.nii.gz", "hr_axes": [0, 1, 2]}]}
+    (tmp_path / "m.json").write_text(json.dumps(m))
+    report = {c.id: c for c in check_manifest(tmp_path / "m.json").cases}
+    assert report["ok"].status == "ok" and not report["ok"].warnings
+    assert report["bad"].status == "bad-hr_axes" and "hr_axes" in report["bad"].messages[0]
+    assert report["odd"].status == "ok" and "different voxel sizes" in report["odd"].warnings[0]

@@ -40,10 +40,18 @@ import numpy as np
 
 from volsr.degrade import Compose, RandomNoise, RandomThickSlice, ThickSlice
 from volsr.degrade.noise import GaussianNoise, RicianNoise
-from volsr.errors import ConfigError
+from volsr.errors import ConfigError, InputError
 
-__all__ = ["LR_CONTEXT", "PairGeometry", "ThickSliceRange", "pair_geometry",
-           "thick_slice_range", "thick_slice_rows", "uses_grid_pairs"]
+__all__ = [
+    "LR_CONTEXT",
+    "PairGeometry",
+    "ThickSliceRange",
+    "case_planes",
+    "pair_geometry",
+    "thick_slice_range",
+    "thick_slice_rows",
+    "uses_grid_pairs",
+]
 
 #: LR rows of context kept each side of the LR rows that cover the HR patch.
 LR_CONTEXT = 3
@@ -156,6 +164,31 @@ def thick_slice_rows(ts: ThickSlice, geom: PairGeometry) -> np.ndarray:
         raise ValueError(f"the slice profile reaches past the region (factor {s}, profile "
                          f"{ts.profile}, thickness {ts.thickness}); the margin is too small")
     return w / w.sum(axis=1, keepdims=True)
+
+
+def case_planes(hr_axes: Any, slice_axis: int, thick_axes: Sequence[int], *,
+                path: Any = None, case_id: str = "") -> list[tuple[int, int, int]]:
+    """Orientations ``(thick axis, other axis, slice axis)`` of a case's training planes.
+
+    Args:
+        hr_axes: the case's ``hr_axes`` (None: use ``slice_axis`` and ``thick_axes``).
+        slice_axis: ``data.slice_axis``.
+        thick_axes: the degradation's candidate slice axes (in the plane).
+        path, case_id: for messages.
+
+    Raises:
+        InputError: ``hr_axes`` is not 2 or 3 distinct voxel axes (0, 1, 2).
+    """
+    if hr_axes is None:
+        k = int(slice_axis)
+        return [(int(a), 3 - k - int(a), k) for a in thick_axes]
+    axes = list(hr_axes) if isinstance(hr_axes, (list, tuple)) else [hr_axes]
+    if (not 2 <= len(axes) <= 3 or any(isinstance(a, bool) or not isinstance(a, int)
+                                       for a in axes)
+            or len(set(axes)) != len(axes) or any(a not in (0, 1, 2) for a in axes)):
+        raise InputError(f"case {case_id!r}: hr_axes must list 2 or 3 distinct voxel axes "
+                         f"(0, 1, 2), got {hr_axes!r}", path=path)
+    return [(a, b, 3 - a - b) for a in axes for b in axes if a != b]
 
 
 def _profile_reach(profile: Any) -> float:

@@ -24,43 +24,15 @@ from typing import Any
 import numpy as np
 from monai.transforms import MapTransform, Randomizable
 
-from volsr.data.grid_pairs import ThickSliceRange, pair_geometry, thick_slice_rows
+from volsr.data.grid_pairs import ThickSliceRange, case_planes, pair_geometry, thick_slice_rows
 from volsr.data.patches import crop, resolve_noise
 from volsr.data.random_transforms import _generator
 from volsr.degrade import Compose, ThickSlice
 from volsr.errors import InputError
 
-__all__ = ["DegradePlaned", "PlaneChoicesd", "RandPlaneCropd", "case_planes"]
+__all__ = ["DegradePlaned", "PlaneChoicesd", "RandPlaneCropd"]
 
 log = logging.getLogger(__name__)
-
-Plane = tuple[int, int, int]
-
-
-def case_planes(hr_axes: Any, slice_axis: int, thick_axes: Sequence[int], *,
-                path: Any = None, case_id: str = "") -> list[Plane]:
-    """Orientations ``(thick axis, other axis, slice axis)`` of a case's training planes.
-
-    Args:
-        hr_axes: the case's ``hr_axes`` (None: use ``slice_axis`` and ``thick_axes``).
-        slice_axis: ``data.slice_axis``.
-        thick_axes: the degradation's candidate slice axes (in the plane).
-        path, case_id: for messages.
-
-    Raises:
-        InputError: ``hr_axes`` is not 2 or 3 distinct voxel axes (0, 1, 2).
-    """
-    if hr_axes is None:
-        k = int(slice_axis)
-        return [(int(a), 3 - k - int(a), k) for a in thick_axes]
-    axes = list(hr_axes) if isinstance(hr_axes, (list, tuple)) else [hr_axes]
-    if (not 2 <= len(axes) <= 3 or any(isinstance(a, bool) or not isinstance(a, int)
-                                       for a in axes)
-            or len(set(axes)) != len(axes) or any(a not in (0, 1, 2) for a in axes)):
-        raise InputError(f"case {case_id!r}: hr_axes must list 2 or 3 distinct voxel axes "
-                         f"(0, 1, 2), got {hr_axes!r}", path=path)
-    return [(a, b, 3 - a - b) for a in axes for b in axes if a != b]
-
 
 class PlaneChoicesd(MapTransform):
     """``d["planes"]``: the case's plane orientations (:func:`case_planes`), checked
