@@ -191,6 +191,18 @@ def case_planes(hr_axes: Any, slice_axis: int, thick_axes: Sequence[int], *,
     return [(a, b, 3 - a - b) for a in axes for b in axes if a != b]
 
 
+def thick_slice_along(ts: ThickSlice, axis: int, factor: float | None = None) -> ThickSlice:
+    """``ts`` along ``axis`` (at ``factor``, default its own), keeping its profile and
+    its thickness relative to the factor."""
+    f = ts.factor if factor is None else float(factor)
+    if ts.profile == "custom":
+        return ThickSlice(axis=axis, factor=f, profile="custom", kernel=ts.kernel,
+                          kernel_step=ts.kernel_step * f / ts.factor)
+    assert ts.thickness is not None  # rect / gaussian
+    return ThickSlice(axis=axis, factor=f, profile=ts.profile,
+                      thickness=ts.thickness * f / ts.factor)
+
+
 def _profile_reach(profile: Any) -> float:
     """Half-support per unit of slice thickness of the drawable profiles."""
     names = [str(p) for p in np.atleast_1d(np.asarray(profile, dtype=object)).tolist()]

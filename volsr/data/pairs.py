@@ -53,7 +53,12 @@ from volsr.config import DataConfig
 from volsr.data.grid_pairs import thick_slice_range, uses_grid_pairs
 from volsr.data.manifest import Case, load_manifest
 from volsr.data.patches import noise_kinds, post_factor
-from volsr.data.plane_transforms import DegradePlaned, PlaneChoicesd, RandPlaneCropd
+from volsr.data.plane_transforms import (
+    DegradePlaned,
+    PlaneChoicesd,
+    RandPlaneCropd,
+    RandPlaned,
+)
 from volsr.data.random_transforms import (
     DegradeCropd,
     RandDegradationd,
@@ -155,17 +160,22 @@ class PairDataset(Dataset):
         if self.post_f is not None and any(c.lr is None for c in self.cases):
             det = self.compose.sample(np.random.default_rng(self.seed))
             post_factor(det.output_scale(tuple(self.patch)), self.post_f, "data.degradation")
+        self.case_planes = not self.grid_pairs and self._case_planes()
         self.prepare = prepare_transforms(
-            _spec_dict(data_cfg.normalization), (1, 1, 1) if self.grid_pairs else tuple(self.patch),
+            _spec_dict(data_cfg.normalization),
+            (1, 1, 1) if self.grid_pairs or self.case_planes else tuple(self.patch),
             noise_kinds=sorted(noise_kinds(self.compose)),
             need_foreground=data_cfg.foreground_sampling > 0,
             pad_small=data_cfg.pad_small_volumes)
         if self.grid_pairs:
             self._grid_prepare()
+        elif self.case_planes:  # planes checked per case (PlaneChoicesd)
+            self.prepare = Compose([*self.prepare.transforms, PlaneChoicesd(
+                self.cfg.patch_size, self.slice_axis, self.axes,
+                pad_small=self.cfg.pad_small_volumes, natural=True)])
         elif self.mode == "2d" and any("hr_axes" in c.extra for c in self.cases):
-            log.info("the manifest's hr_axes choose the planes of any_factor networks on thick "
-                     "slices only; this run takes slices across data.slice_axis %d",
-                     self.slice_axis)
+            log.info("the manifest's hr_axes choose the planes of 2D thick-slice training "
+                     "only; this run takes slices across data.slice_axis %d", self.slice_axis)
         self.draw = self._draw_transforms()
         self._cache: CacheDataset | None = None
         self._volumes: list[dict[str, Any]] = []
@@ -182,6 +192,18 @@ class PairDataset(Dataset):
             raise ValueError(f"HR patch size {self.patch.tolist()} must be divisible by "
                              f"the model scale {f.tolist()}")
         return f
+
+    def _case_planes(self) -> bool:
+        """2D thick-slice pairs of a "pre" network with cases listing ``hr_axes``: each
+        such case draws its planes from them (:class:`RandPlaned`)."""
+        if (self.mode != "2d" or self.upsampling != "pre"
+                or not any("hr_axes" in c.extra for c in self.cases)):
+            return False
+        try:
+            thick_slice_range(self.compose)
+        except ConfigError:
+            return False
+        return True
 
     def _grid_prepare(self) -> None:
         """Any-factor pairs: the thick-slice spec, and the plane check per case."""
@@ -208,6 +230,7 @@ class PairDataset(Dataset):
                 *region, DegradePlaned(), *inputs]
             return self._shared_state(steps)
         steps = [
+            *([RandPlaned(self.cfg.patch_size)] if self.case_planes else []),
             RandDegradationd(self.compose, self.patch, self.post_f),
             RandPatchCropd(self.patch, self.cfg.foreground_sampling, self.post_f),
             DegradeCropd(self.patch, self.upsampling, self.post_f),
@@ -310,8 +333,10 @@ class PairDataset(Dataset):
             return {"lr": _tensor(d["lr"][..., 0]), "hr": _tensor(d["hr"][..., 0]),
                     "grid": d["grid"], "params": json.dumps(d["params"]),
                     "meta": json.dumps(meta)}
-        lr, hr = (squeeze_slice(np.asarray(d[k]), self.mode, self.slice_axis)
-                  for k in ("lr", "hr"))
+        k_axis = self.slice_axis
+        if "plane" in d:
+            meta["plane"], k_axis = d["plane"], d["plane"][2]
+        lr, hr = (squeeze_slice(np.asarray(d[k]), self.mode, k_axis) for k in ("lr", "hr"))
         return {"lr": _tensor(lr), "hr": _tensor(hr),
                 "params": json.dumps(d["params"]), "meta": json.dumps(meta)}
 

@@ -24,13 +24,19 @@ from typing import Any
 import numpy as np
 from monai.transforms import MapTransform, Randomizable
 
-from volsr.data.grid_pairs import ThickSliceRange, case_planes, pair_geometry, thick_slice_rows
+from volsr.data.grid_pairs import (
+    ThickSliceRange,
+    case_planes,
+    pair_geometry,
+    thick_slice_along,
+    thick_slice_rows,
+)
 from volsr.data.patches import crop, resolve_noise
 from volsr.data.random_transforms import _generator
 from volsr.degrade import Compose, ThickSlice
 from volsr.errors import InputError
 
-__all__ = ["DegradePlaned", "PlaneChoicesd", "RandPlaneCropd"]
+__all__ = ["DegradePlaned", "PlaneChoicesd", "RandPlaneCropd", "RandPlaned"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,8 @@ class PlaneChoicesd(MapTransform):
         patch: HR patch rows and columns.
         slice_axis, thick_axes: used for cases without ``hr_axes``.
         pad_small: accept planes smaller than the patch (mirror-padded) with a warning.
+        natural: the patch sizes are for the plane's axes in increasing order (the 2D
+            pairs of other networks) instead of (thick axis, other axis).
 
     Raises:
         InputError: bad ``hr_axes``, or a plane smaller than the patch (unless
@@ -50,8 +58,9 @@ class PlaneChoicesd(MapTransform):
     """
 
     def __init__(self, patch: Sequence[int], slice_axis: int, thick_axes: Sequence[int], *,
-                 pad_small: bool = False) -> None:
+                 pad_small: bool = False, natural: bool = False) -> None:
         super().__init__(keys=("hr",))
+        self.natural = bool(natural)
         self.patch = tuple(int(v) for v in patch)
         self.slice_axis, self.thick_axes = int(slice_axis), tuple(int(a) for a in thick_axes)
         self.pad_small = bool(pad_small)
@@ -64,6 +73,8 @@ class PlaneChoicesd(MapTransform):
                              case_id=str(d["id"]))
         shape = tuple(int(n) for n in d["hr"].shape[1:])
         for a, b, _ in planes:
+            if self.natural:
+                a, b = min(a, b), max(a, b)
             if shape[a] < self.patch[0] or shape[b] < self.patch[1]:
                 msg = (f"its planes along axes ({a}, {b}) have {shape[a]}x{shape[b]} voxels, "
                        f"smaller than the patch {self.patch[0]}x{self.patch[1]}")
@@ -123,7 +134,7 @@ class RandPlaneCropd(Randomizable, MapTransform):
             planes = [p for p in planes if p[0] == ts.axis]
         a, b, k = planes[int(gen.integers(len(planes)))]
         d["degradation"] = resolve_noise(
-            Compose([_at_factor(ts, a, s) if i == self.spec.step else t
+            Compose([thick_slice_along(ts, a, s) if i == self.spec.step else t
                      for i, t in enumerate(det.transforms)]), lambda kind: d["refs"][kind])
         d["params"] = d["degradation"].params
         hr = d["hr"]
@@ -161,16 +172,6 @@ def _thick_slice(det: Compose, step: int) -> ThickSlice:
     return ts
 
 
-def _at_factor(ts: ThickSlice, axis: int, factor: float) -> ThickSlice:
-    """``ts`` along ``axis`` at ``factor``, keeping its profile and thickness / factor."""
-    if ts.profile == "custom":
-        return ThickSlice(axis=axis, factor=factor, profile="custom", kernel=ts.kernel,
-                          kernel_step=ts.kernel_step * factor / ts.factor)
-    assert ts.thickness is not None  # rect / gaussian
-    return ThickSlice(axis=axis, factor=factor, profile=ts.profile,
-                      thickness=ts.thickness * factor / ts.factor)
-
-
 def _place(first: int, n: int, rows: int, inner: int, patch: int) -> int:
     """First region row: inside the axis of ``n`` voxels when the region fits, else with
     the patch (``inner`` rows into the region) inside, else the patch centred."""
@@ -203,4 +204,38 @@ class DegradePlaned(MapTransform):
         d["lr"] = np.ascontiguousarray(lr, dtype=np.float32)
         d["grid"] = g.grid
         d["scale"] = np.array([1.0 / g.factor, 1.0, 1.0])
+        return d
+
+
+class RandPlaned(Randomizable, MapTransform):
+    """Per-case planes for the 2D thick-slice pairs of "pre" networks: a case with
+    ``hr_axes`` (``d["hr_axes"]``, see :class:`PlaneChoicesd`) gets a random orientation
+    ``d["plane"] = [a, b, k]`` (slices across ``k``, thick slices along ``a``) and its HR
+    patch ``d["patch3d"]`` (``patch_size`` along the plane's axes in increasing order, 1
+    across ``k``); :class:`~volsr.data.random_transforms.RandDegradationd` then puts the
+    thick slices along ``a``. Other cases (and real LR pairs) pass unchanged.
+
+    Args:
+        patch_size: the two in-plane patch sizes.
+    """
+
+    def __init__(self, patch_size: Sequence[int]) -> None:
+        MapTransform.__init__(self, keys=("hr",))
+        self.patch_size = tuple(int(v) for v in patch_size)
+        self._u = 0.0
+
+    def randomize(self, data: Any = None) -> None:
+        self._u = float(self.R.random_sample())
+
+    def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        from volsr.data.slices import patch_shape_3d
+
+        d = dict(data)
+        self.randomize()  # one number per item, used or not
+        if not d.get("hr_axes") or d.get("lr") is not None:
+            return d
+        planes = d["planes"]
+        a, b, k = planes[int(self._u * len(planes))]
+        d["plane"] = [a, b, k]
+        d["patch3d"] = np.asarray(patch_shape_3d(self.patch_size, "2d", k), dtype=np.int64)
         return d
