@@ -33,7 +33,9 @@ class DataConfig(Section):
             current working directory (not the config file); the folder of the loaded
             config file is recorded in ``ExperimentConfig.config_dir`` for messages.
         mode: ``"3d"`` trains on 3D patches; ``"2d"`` on 2D slices along ``slice_axis``.
-        slice_axis: Voxel axis (0, 1 or 2) slices are taken across in 2D mode.
+        slice_axis: Voxel axis (0, 1 or 2) slices are taken across in 2D mode. For
+            ``any_factor`` networks on thick slices, cases whose manifest entry lists
+            ``hr_axes`` choose their planes from those instead (``docs/data.md``).
         patch_size: High-resolution (target) patch size in voxels: 3 entries in 3D mode,
             2 (the in-plane size, remaining axes in increasing order) in 2D mode.
         patches_per_volume: Patches drawn from a volume each time it is loaded.

@@ -24,7 +24,7 @@ __all__ = ["CaseCheck", "CheckReport", "check_manifest", "read_grid"]
 log = logging.getLogger(__name__)
 
 #: Case statuses, worst last; a case gets the worst that applies.
-STATUSES = ("ok", "fov-mismatch", "hash-mismatch", "unreadable", "missing")
+STATUSES = ("ok", "bad-hr_axes", "fov-mismatch", "hash-mismatch", "unreadable", "missing")
 FOV_TOLERANCE_MM = 1e-3
 
 
@@ -198,7 +198,28 @@ def check_case(case: Case, split: str, *, hashes: bool = True,
         res.lr_shape, res.lr_spacing = grids["lr"].shape, _spacing(grids["lr"])
     if "hr" in grids and "lr" in grids:
         _check_pair(res, grids["hr"], grids["lr"])
+    if "hr_axes" in case.extra:
+        _check_hr_axes(res, case, grids.get("hr"))
     return res
+
+
+def _check_hr_axes(res: CaseCheck, case: Case, hr: Grid | None) -> None:
+    """``hr_axes`` must name 2 or 3 distinct voxel axes, of (about) equal spacing."""
+    from volsr.data.grid_pairs import case_planes
+    from volsr.errors import InputError
+
+    axes = case.extra["hr_axes"]
+    try:
+        case_planes(axes, 0, (), case_id=case.id)
+    except InputError as exc:
+        res.fail("bad-hr_axes", str(exc))
+        return
+    if hr is not None:
+        sp = [float(hr.spacing[a]) for a in axes]
+        if max(sp) > 1.05 * min(sp):
+            res.warnings.append(f"hr_axes {list(axes)} have different voxel sizes "
+                                f"{[round(v, 4) for v in sp]} mm; training planes treat them "
+                                "as equally resolved")
 
 
 def _spacing(grid: Grid) -> tuple[float, ...]:

@@ -15,6 +15,12 @@ Two chains of :mod:`monai.transforms` make every pair, in 3D (patches) and 2D (s
   axes and a rot90 in a plane that keeps the data's meaning; then the slice axis is
   dropped in 2D mode and the pair becomes float32 tensors.
 
+``any_factor`` networks with a thick-slice degradation in 2D mode get plane pairs at any
+real factor instead (:mod:`volsr.data.grid_pairs`, :mod:`volsr.data.plane_transforms`):
+planes from the case's ``hr_axes``, the thick axis as rows, an LR crop with context and
+the exact ``grid`` of the HR patch; the items of a group (``index // group_size``, one
+batch) share one factor.
+
 Item ``index`` comes from volume ``(index // patches_per_volume) % n_volumes``; the
 random steps share one MONAI ``RandomState`` (``set_random_state(state=...)``), reseeded
 per item with a seed derived from ``(seed, epoch, index)``: the same index gives the same
@@ -44,21 +50,28 @@ from monai.transforms import Compose, Randomizable
 from torch.utils.data import Dataset
 
 from volsr.config import DataConfig
+from volsr.data.grid_pairs import thick_slice_range, uses_grid_pairs
 from volsr.data.manifest import Case, load_manifest
 from volsr.data.patches import noise_kinds, post_factor
+from volsr.data.plane_transforms import (
+    DegradePlaned,
+    PlaneChoicesd,
+    RandPlaneCropd,
+    RandPlaned,
+)
 from volsr.data.random_transforms import (
     DegradeCropd,
     RandDegradationd,
     RandFlipRot90d,
     RandPatchCropd,
 )
-from volsr.data.registry import build_extra_transforms
+from volsr.data.registry import build_extra_transforms, build_region_transforms
 from volsr.data.slices import in_plane_axes, patch_shape_3d, scale_3d, squeeze_slice
 from volsr.data.transforms import case_dict, prepare_transforms
 from volsr.data.volumes import _spec_dict, build_compose, degradation_specs
 from volsr.errors import ConfigError, VolsrError
 
-__all__ = ["PairDataset", "build_training_dataset", "item_seed"]
+__all__ = ["PairDataset", "build_training_dataset", "group_seed", "item_seed"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +81,11 @@ UPSAMPLINGS = ("pre", "post", "progressive")
 def item_seed(seed: int, epoch: int, index: int) -> int:
     """The MONAI random-state seed of item ``index`` (a 32-bit integer)."""
     return int(np.random.SeedSequence([int(seed), int(epoch), int(index)]).generate_state(1)[0])
+
+
+def group_seed(seed: int, epoch: int, group: int) -> int:
+    """The seed of the factor shared by the items of ``group`` (any-factor pairs)."""
+    return int(np.random.SeedSequence([int(seed), int(epoch), int(group), 1]).generate_state(1)[0])
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -94,6 +112,11 @@ class PairDataset(Dataset):
         rank, world_size: Distributed position (recorded; sampling depends only on
             ``(seed, epoch, index)``).
         length: Items per epoch; default ``patches_per_volume * len(cases)``.
+        any_factor: The network takes its output grid (``any_factor``); with a
+            thick-slice degradation in 2D mode the items are any-factor plane pairs
+            (:mod:`volsr.data.grid_pairs`) with a ``"grid"`` entry.
+        group_size: Any-factor pairs: items ``i`` with the same ``i // group_size`` share
+            one factor (one batch; the sampler keeps groups together).
 
     Items are dicts: ``"lr"`` and ``"hr"`` float32 tensors ``(C, *spatial)`` (3 spatial
     axes in 3D mode, 2 in 2D mode), ``"params"`` (JSON of the applied degradation, a spec
@@ -107,7 +130,8 @@ class PairDataset(Dataset):
 
     def __init__(self, cases: Sequence[Case], data_cfg: DataConfig, *, upsampling: str,
                  model_scale: float | Sequence[float] | None, seed: int, rank: int = 0,
-                 world_size: int = 1, length: int | None = None) -> None:
+                 world_size: int = 1, length: int | None = None, any_factor: bool = False,
+                 group_size: int = 1) -> None:
         if upsampling not in UPSAMPLINGS:
             raise ValueError(f"upsampling must be one of {UPSAMPLINGS}, got {upsampling!r}")
         if not cases:
@@ -129,16 +153,29 @@ class PairDataset(Dataset):
                        else int(length))
         if self.length < 1:
             raise ValueError(f"length must be >= 1, got {self.length}")
-        self.post_f = self._post_factors()
+        self.grid_pairs = uses_grid_pairs(any_factor, self.mode, data_cfg.degradation)
+        self.group_size = max(1, int(group_size)) if self.grid_pairs else 1
+        self.post_f = None if self.grid_pairs else self._post_factors()
         self.compose = build_compose(degradation_specs(data_cfg.degradation, self.model_scale))
         if self.post_f is not None and any(c.lr is None for c in self.cases):
             det = self.compose.sample(np.random.default_rng(self.seed))
             post_factor(det.output_scale(tuple(self.patch)), self.post_f, "data.degradation")
+        self.case_planes = not self.grid_pairs and self._case_planes()
         self.prepare = prepare_transforms(
-            _spec_dict(data_cfg.normalization), tuple(self.patch),
+            _spec_dict(data_cfg.normalization),
+            (1, 1, 1) if self.grid_pairs or self.case_planes else tuple(self.patch),
             noise_kinds=sorted(noise_kinds(self.compose)),
             need_foreground=data_cfg.foreground_sampling > 0,
             pad_small=data_cfg.pad_small_volumes)
+        if self.grid_pairs:
+            self._grid_prepare()
+        elif self.case_planes:  # planes checked per case (PlaneChoicesd)
+            self.prepare = Compose([*self.prepare.transforms, PlaneChoicesd(
+                self.cfg.patch_size, self.slice_axis, self.axes,
+                pad_small=self.cfg.pad_small_volumes, natural=True)])
+        elif self.mode == "2d" and any("hr_axes" in c.extra for c in self.cases):
+            log.info("the manifest's hr_axes choose the planes of 2D thick-slice training "
+                     "only; this run takes slices across data.slice_axis %d", self.slice_axis)
         self.draw = self._draw_transforms()
         self._cache: CacheDataset | None = None
         self._volumes: list[dict[str, Any]] = []
@@ -156,15 +193,53 @@ class PairDataset(Dataset):
                              f"the model scale {f.tolist()}")
         return f
 
+    def _case_planes(self) -> bool:
+        """2D thick-slice pairs of a "pre" network with cases listing ``hr_axes``: each
+        such case draws its planes from them (:class:`RandPlaned`)."""
+        if (self.mode != "2d" or self.upsampling != "pre"
+                or not any("hr_axes" in c.extra for c in self.cases)):
+            return False
+        try:
+            thick_slice_range(self.compose)
+        except ConfigError:
+            return False
+        return True
+
+    def _grid_prepare(self) -> None:
+        """Any-factor pairs: the thick-slice spec, and the plane check per case."""
+        if any(c.lr is not None for c in self.cases):
+            raise ConfigError("any-factor networks train on synthetic thick-slice pairs; "
+                              "the manifest's real LR volumes are not supported there")
+        self.spec = thick_slice_range(self.compose)
+        thick = [a for a in self.spec.axes if a != self.slice_axis]
+        if len(thick) < len(self.spec.axes) and any("hr_axes" not in c.extra
+                                                    for c in self.cases):
+            raise ConfigError(f"data.degradation: the thick-slice axes {list(self.spec.axes)} "
+                              f"must lie in the planes across data.slice_axis "
+                              f"{self.slice_axis} (cases without hr_axes)")
+        self.prepare = Compose([*self.prepare.transforms, PlaneChoicesd(
+            self.cfg.patch_size, self.slice_axis, thick, pad_small=self.cfg.pad_small_volumes)])
+
     def _draw_transforms(self) -> Compose:
         aug = self.cfg.augment
-        steps: list[Any] = [
+        if self.grid_pairs:
+            region, inputs = build_region_transforms(self.cfg.transforms)
+            steps: list[Any] = [
+                RandPlaneCropd(self.compose, self.spec, self.cfg.patch_size,
+                               self.cfg.foreground_sampling, flip=aug.flip),
+                *region, DegradePlaned(), *inputs]
+            return self._shared_state(steps)
+        steps = [
+            *([RandPlaned(self.cfg.patch_size)] if self.case_planes else []),
             RandDegradationd(self.compose, self.patch, self.post_f),
             RandPatchCropd(self.patch, self.cfg.foreground_sampling, self.post_f),
             DegradeCropd(self.patch, self.upsampling, self.post_f),
             *build_extra_transforms(self.cfg.transforms),
             RandFlipRot90d(self.axes, tuple(self.patch), flip=aug.flip, rot90=aug.rot90),
         ]
+        return self._shared_state(steps)
+
+    def _shared_state(self, steps: list[Any]) -> Compose:
         # one MONAI RandomState shared by every random step, reseeded per item (one
         # seeding per item instead of one per transform)
         # (after building the Compose, which gives its steps states of their own)
@@ -230,8 +305,13 @@ class PairDataset(Dataset):
         index = int(index)
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} items")
-        vol = self.volume((index // self.cfg.patches_per_volume) % len(self.cases))
         self._state.seed(item_seed(self.seed, self.epoch, index))
+        if self.grid_pairs and self.cfg.cache:  # a batch (consecutive items) spans volumes
+            vol = dict(self.volume(index % len(self.cases)))
+        else:
+            vol = dict(self.volume((index // self.cfg.patches_per_volume) % len(self.cases)))
+        if self.grid_pairs:
+            vol["group_seed"] = group_seed(self.seed, self.epoch, index // self.group_size)
         track = get_track_meta()
         set_track_meta(False)  # plain tensors: no MetaTensor bookkeeping per patch
         try:
@@ -246,10 +326,17 @@ class PairDataset(Dataset):
 
     def _pack(self, d: Mapping[str, Any], index: int) -> dict[str, Any]:
         meta = {"case": d["id"], "index": index, "epoch": self.epoch,
-                "start": [int(v) for v in d["start"]], "flip": d["flip"], "rot90": d["rot90"],
-                "norm": d["norm"]}
-        lr, hr = (squeeze_slice(np.asarray(d[k]), self.mode, self.slice_axis)
-                  for k in ("lr", "hr"))
+                "start": [int(v) for v in d["start"]], "flip": d["flip"],
+                "rot90": d.get("rot90"), "norm": d["norm"]}
+        if self.grid_pairs:  # (C, rows, cols, 1): rows along the thick axis
+            meta.update(plane=d["plane"], factor=d["geometry"].factor)
+            return {"lr": _tensor(d["lr"][..., 0]), "hr": _tensor(d["hr"][..., 0]),
+                    "grid": d["grid"], "params": json.dumps(d["params"]),
+                    "meta": json.dumps(meta)}
+        k_axis = self.slice_axis
+        if "plane" in d:
+            meta["plane"], k_axis = d["plane"], d["plane"][2]
+        lr, hr = (squeeze_slice(np.asarray(d[k]), self.mode, k_axis) for k in ("lr", "hr"))
         return {"lr": _tensor(lr), "hr": _tensor(hr),
                 "params": json.dumps(d["params"]), "meta": json.dumps(meta)}
 
@@ -262,7 +349,8 @@ def _tensor(x: np.ndarray) -> torch.Tensor:
 def build_training_dataset(data_cfg: DataConfig, manifest_path: str | Path, *,
                            upsampling: str, model_scale: float | Sequence[float] | None,
                            seed: int, rank: int = 0, world_size: int = 1,
-                           length: int | None = None, split: str = "training") -> PairDataset:
+                           length: int | None = None, split: str = "training",
+                           any_factor: bool = False, group_size: int = 1) -> PairDataset:
     """The training dataset of a manifest split (map-style, index-deterministic).
 
     The same builder serves 3D networks (``mode: 3d``), the 2D zoo (``mode: 2d``) and
@@ -278,6 +366,7 @@ def build_training_dataset(data_cfg: DataConfig, manifest_path: str | Path, *,
         rank, world_size: Distributed position.
         length: Items per epoch (default ``patches_per_volume * n_volumes``).
         split: Manifest split to draw from.
+        any_factor, group_size: see :class:`PairDataset`.
 
     Returns:
         A :class:`PairDataset` whose cases are all prepared (and cached when
@@ -294,6 +383,7 @@ def build_training_dataset(data_cfg: DataConfig, manifest_path: str | Path, *,
     if not cases:
         raise ConfigError(f"the manifest has no {split!r} cases", path=manifest_path)
     ds = PairDataset(cases, data_cfg, upsampling=upsampling, model_scale=model_scale,
-                     seed=seed, rank=rank, world_size=world_size, length=length)
+                     seed=seed, rank=rank, world_size=world_size, length=length,
+                     any_factor=any_factor, group_size=group_size)
     ds.preload()
     return ds

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from monai.transforms import MapTransform, Randomizable
 
+from volsr.data.grid_pairs import thick_slice_along
 from volsr.data.patches import (
     PAIRED_LR_MARGIN,
     crop,
@@ -33,12 +34,19 @@ from volsr.data.patches import (
     rot_planes,
     synthesize_lr,
 )
-from volsr.degrade import Compose
+from volsr.degrade import Compose, Degradation, ThickSlice
 from volsr.errors import InputError
 
 __all__ = ["DegradeCropd", "RandDegradationd", "RandFlipRot90d", "RandPatchCropd"]
 
 MAX_SEED = 2**31 - 1
+
+
+def _flat(det: Degradation) -> list[Degradation]:
+    """The steps of a (nested) Compose."""
+    if isinstance(det, Compose):
+        return [s for t in det.transforms for s in _flat(t)]
+    return [det]
 
 
 def _generator(r: np.random.RandomState) -> np.random.Generator:
@@ -78,8 +86,13 @@ class RandDegradationd(Randomizable, MapTransform):
             return d
         refs = d["refs"]
         det = resolve_noise(self._det, lambda kind: refs[kind])
+        patch = self.patch
+        if "plane" in d:  # a plane of the case's hr_axes (plane_transforms.RandPlaned)
+            det = Compose([thick_slice_along(t, d["plane"][0]) if isinstance(t, ThickSlice)
+                           else t for t in _flat(det)])
+            patch = d["patch3d"]
         d["degradation"], d["params"] = det, det.params
-        d["margin"] = pair_margin(det, self.patch, self.post_f)
+        d["margin"] = pair_margin(det, patch, self.post_f)
         return d
 
 
@@ -113,7 +126,8 @@ class RandPatchCropd(Randomizable, MapTransform):
         d = dict(data)
         self.randomize()
         assert self._gen is not None
-        hr, p, m = d["hr"], self.patch, np.asarray(d["margin"], dtype=np.int64)
+        hr, m = d["hr"], np.asarray(d["margin"], dtype=np.int64)
+        p = d.get("patch3d", self.patch)
         start = patch_start(self._gen, hr.shape[1:], p, m, d["fg"], self.p_fg)
         if d.get("lr") is None:
             d["region"] = crop(hr, start - m, p + 2 * m)
@@ -175,7 +189,7 @@ class DegradeCropd(MapTransform):
         region = d.pop("region", None)
         if region is None:
             return d
-        m, p = np.asarray(d["margin"], dtype=np.int64), self.patch
+        m, p = np.asarray(d["margin"], dtype=np.int64), d.get("patch3d", self.patch)
         lr, _, scale = synthesize_lr(region, d["degradation"], m, p, self.upsampling,
                                      self.post_f)
         inner = tuple(slice(int(a), int(a + b)) for a, b in zip(m, p))
@@ -218,8 +232,11 @@ class RandFlipRot90d(Randomizable, MapTransform):
     def __call__(self, data: Mapping[str, Any]) -> dict[str, Any]:
         d = dict(data)
         self.randomize()
-        flips = [a for a, c in zip(self.axes, self._coins) if c < 0.5] if self.flip else []
-        planes = rot_planes(self.axes, self.patch, d["scale"], d["spacing"])
+        axes, patch = self.axes, self.patch
+        if "plane" in d:  # a plane of the case's hr_axes: its own axes and patch
+            axes, patch = tuple(sorted(d["plane"][:2])), tuple(d["patch3d"])
+        flips = [a for a, c in zip(axes, self._coins) if c < 0.5] if self.flip else []
+        planes = rot_planes(axes, patch, d["scale"], d["spacing"])
         plane = (planes[int(self._pick * len(planes))]
                  if self.rot90 and planes and self._k else None)
         for key in self.key_iterator(d):

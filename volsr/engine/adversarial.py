@@ -149,7 +149,7 @@ class AdversarialTrainer(Trainer):
         self.disc.train()
         with torch.autocast(device_type=self.device.type, dtype=torch.float16,
                             enabled=self.use_amp):
-            fake = self.net(x)
+            fake = self.forward(x, batch)
         fake = fake.float()
 
         sums: dict[str, float] = {}

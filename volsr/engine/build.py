@@ -50,7 +50,10 @@ def resolve_manifest(cfg: ExperimentConfig) -> Path:
 def build_network(cfg: ExperimentConfig) -> torch.nn.Module:
     """The untrained network of ``cfg.model`` (scale and channels from the config).
 
-    2D networks (``data.mode: 2d``) get the two in-plane factors of ``model.scale``.
+    2D networks (``data.mode: 2d``) get the two in-plane factors of ``model.scale``;
+    ``any_factor`` networks trained on thick slices (:func:`grid_pairs`) get ``(s, 1)``
+    with ``s`` the largest factor of ``model.scale``: their planes have the thick axis as
+    rows, in training as at inference (:mod:`volsr.inference.lr_axis`).
 
     Raises:
         ConfigError: unknown model, an interpolation baseline, a 2D/3D mismatch with
@@ -71,13 +74,37 @@ def build_network(cfg: ExperimentConfig) -> torch.nn.Module:
         raise ConfigError(f"model.args: set {', '.join(clash)} through model.* keys, not args")
     scale = cfg.model.scale if dims == 3 else tuple(
         s for i, s in enumerate(cfg.model.scale) if i != cfg.data.slice_axis)
-    return create_model(cfg.model.name, scale=list(scale), in_channels=cfg.model.in_channels,
-                        **dict(cfg.model.args))
+    net = create_model(cfg.model.name, scale=list(scale), in_channels=cfg.model.in_channels,
+                       **dict(cfg.model.args))
+    if grid_pairs(cfg, net.any_factor):
+        net = create_model(cfg.model.name, scale=[max(cfg.model.scale), 1.0],
+                           in_channels=cfg.model.in_channels, **dict(cfg.model.args))
+    return net
+
+
+def grid_pairs(cfg: ExperimentConfig, any_factor: bool) -> bool:
+    """Whether ``cfg`` trains a network on any-factor grid pairs: its class declares
+    ``any_factor`` (``SRNet.any_factor``), 2D mode, a thick-slice degradation."""
+    from volsr.data.grid_pairs import uses_grid_pairs
+
+    return uses_grid_pairs(bool(any_factor), cfg.data.mode, cfg.data.degradation)
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack ``lr``/``hr`` arrays into ``(B, C, *spatial)`` tensors; keep ``params`` a list."""
+    """Stack ``lr``/``hr`` arrays into ``(B, C, *spatial)`` tensors; keep ``params`` a list.
+
+    Any-factor pairs carry a ``grid``; a batch must share it (``batch["grid"]``).
+
+    Raises:
+        ValueError: the items of an any-factor batch have different grids.
+    """
     out: dict[str, Any] = {}
+    if "grid" in items[0]:
+        grids = {it["grid"] for it in items}
+        if len(grids) != 1:
+            raise ValueError(f"a batch of any-factor pairs mixes {len(grids)} grids; its "
+                             "items must come from one group (see StepBatchSampler)")
+        out["grid"] = items[0]["grid"]
     for key in ("lr", "hr"):
         out[key] = torch.stack([torch.as_tensor(np.asarray(it[key], dtype=np.float32))
                                 for it in items])
@@ -85,4 +112,4 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["build_network", "collate", "resolve_manifest"]
+__all__ = ["build_network", "collate", "grid_pairs", "resolve_manifest"]

@@ -164,6 +164,11 @@ class StepBatchSampler(torch.utils.data.Sampler[list[int]]):
     patches have consecutive indices) without any state. Iteration starts at
     ``start_step`` and stops before ``stop_step``.
 
+    With ``groups`` (any-factor pairs, whose items ``i`` share a factor by ``i //
+    batch_size``), the batch of block ``b = s * W + r`` is the whole group ``q``:
+    indices ``q * B + j``, with ``q = b`` or, with ``shuffle``, ``(b * P) % (n / B)``; the
+    groups are permuted, never split.
+
     Args:
         dataset_size: Number of items ``n`` of the map-style dataset.
         batch_size: Items per step on this rank ``B``.
@@ -172,6 +177,8 @@ class StepBatchSampler(torch.utils.data.Sampler[list[int]]):
         rank: This process's rank ``r``.
         world_size: Number of processes ``W``.
         shuffle: Use the multiplicative permutation instead of sequential indices.
+        groups: Keep the dataset's groups of ``batch_size`` consecutive indices together
+            (``dataset_size`` must be a multiple of ``batch_size``).
 
     Example:
         >>> StepBatchSampler(10, 3, start_step=0, stop_step=2, shuffle=True).indices(0)
@@ -179,7 +186,8 @@ class StepBatchSampler(torch.utils.data.Sampler[list[int]]):
     """
 
     def __init__(self, dataset_size: int, batch_size: int, *, start_step: int, stop_step: int,
-                 rank: int = 0, world_size: int = 1, shuffle: bool = False) -> None:
+                 rank: int = 0, world_size: int = 1, shuffle: bool = False,
+                 groups: bool = False) -> None:
         if dataset_size < 1:
             raise ConfigError("the training dataset is empty")
         if batch_size < 1 or start_step < 0 or world_size < 1 or not 0 <= rank < world_size:
@@ -188,16 +196,25 @@ class StepBatchSampler(torch.utils.data.Sampler[list[int]]):
         self.n, self.batch_size = int(dataset_size), int(batch_size)
         self.start_step, self.stop_step = int(start_step), int(stop_step)
         self.rank, self.world_size = int(rank), int(world_size)
+        self.groups = bool(groups)
+        if self.groups and self.n % self.batch_size:
+            raise ValueError(f"grouped batches need a dataset size ({self.n}) that is a "
+                             f"multiple of the batch size ({self.batch_size})")
+        self.n_permuted = self.n // self.batch_size if self.groups else self.n
         self.multiplier = 1
-        if shuffle and self.n > 2:
-            p = max(2, round(self.n * 0.6180339887))
-            while math.gcd(p, self.n) != 1:
+        if shuffle and self.n_permuted > 2:
+            p = max(2, round(self.n_permuted * 0.6180339887))
+            while math.gcd(p, self.n_permuted) != 1:
                 p += 1
             self.multiplier = p
 
     def indices(self, step: int) -> list[int]:
         """The dataset indices of ``step`` on this rank."""
-        base = (step * self.world_size + self.rank) * self.batch_size
+        block = step * self.world_size + self.rank
+        if self.groups:
+            q = (block * self.multiplier) % self.n_permuted
+            return [q * self.batch_size + j for j in range(self.batch_size)]
+        base = block * self.batch_size
         return [((base + j) * self.multiplier) % self.n for j in range(self.batch_size)]
 
     def __iter__(self) -> Iterator[list[int]]:

@@ -25,7 +25,7 @@ import torch
 
 from volsr.config import ExperimentConfig, config_to_dict, dump_config
 from volsr.engine import distributed as ddp
-from volsr.engine.build import build_network, collate, resolve_manifest
+from volsr.engine.build import build_network, collate, grid_pairs, resolve_manifest
 from volsr.engine.optim import build_optimizer, build_scheduler
 from volsr.engine.results import TrainingDiverged, TrainResult
 from volsr.engine.run_folder import LogFile, MetricsLog, RunFolder, TensorBoard
@@ -39,10 +39,11 @@ from volsr.engine.state import (
     seed_everything,
     set_rng_state,
 )
-from volsr.engine.validation import export_weights, validate_cases
+from volsr.engine.validation import bspline_scores, export_weights, validate_cases, with_gains
 from volsr.engine.warm_start import warm_start
 from volsr.errors import ConfigError, VolsrError
 from volsr.losses import build_loss
+from volsr.models.networks import SRNet
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,13 @@ class Trainer:
         self.resumed_from: int | None = None
         self._resume_rng: Mapping[str, Any] | None = None
         self._changed: list[str] = []
+        self._baseline: dict[str, dict[str, float]] | None = None
 
         seed_everything(cfg.seed, deterministic=cfg.train.deterministic)
         self.model = build_network(cfg)
+        # any_factor networks on thick slices: batches of one factor, forward(x, grid=...)
+        self.grid_pairs = grid_pairs(cfg, isinstance(self.model, SRNet)
+                                     and self.model.any_factor)
         self.init_from = None if resume or not cfg.train.init_from else warm_start(
             self.model, cfg.train.init_from, model_name=cfg.model.name,
             config_dir=cfg.config_dir)
@@ -196,10 +201,12 @@ class Trainer:
         dataset = build_training_dataset(
             cfg.data, self.manifest, upsampling=self.model.upsampling,
             model_scale=cfg.model.scale, seed=cfg.seed, rank=info.rank,
-            world_size=info.world_size, length=cfg.train.steps * per_rank * info.world_size)
+            world_size=info.world_size, length=cfg.train.steps * per_rank * info.world_size,
+            any_factor=self.grid_pairs, group_size=per_rank)
         sampler = ddp.StepBatchSampler(len(dataset), per_rank, start_step=self.step,
                                        stop_step=self.stop_step, rank=info.rank,
-                                       world_size=info.world_size, shuffle=cfg.data.cache)
+                                       world_size=info.world_size, shuffle=cfg.data.cache,
+                                       groups=self.grid_pairs)
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
         return torch.utils.data.DataLoader(
             dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers,
@@ -211,7 +218,7 @@ class Trainer:
         from volsr.data import build_validation_cases
 
         cfg = self.cfg
-        post = self.model.upsampling != "pre"
+        post = self.model.upsampling != "pre" and not self.grid_pairs
         cases = build_validation_cases(
             cfg.data, self.manifest, seed=cfg.seed, split="validation",
             model_scale=cfg.model.scale,
@@ -225,7 +232,10 @@ class Trainer:
     def validate(self, cases: list[Any]) -> dict[str, Any]:
         """PSNR/SSIM of the current (EMA) weights on ``cases`` (see :mod:`.validation`)."""
         net = self.ema.model if self.ema is not None else self.model
-        return validate_cases(net, cases, self.cfg, self.device)
+        val = validate_cases(net, cases, self.cfg, self.device)
+        if self._baseline is None:  # once per run: the reference of the gains
+            self._baseline = bspline_scores(cases)
+        return with_gains(val, self._baseline)
 
     # -- main loop --------------------------------------------------------------------
 
@@ -304,6 +314,11 @@ class Trainer:
             best_psnr=None if self.best_step is None else self.best_psnr,
             best_step=self.best_step, last_loss=last_loss, model_dir=model_dir)
 
+    def forward(self, x: torch.Tensor, batch: Mapping[str, Any]) -> torch.Tensor:
+        """The network on a batch input ``(B, C, *spatial)``; any-factor plane pairs pass
+        the batch's shared output grid."""
+        return self.net(x, grid=batch["grid"]) if self.grid_pairs else self.net(x)
+
     def _step(self, batch: dict[str, Any], step: int) -> tuple[float, dict[str, float]]:
         cfg = self.cfg
         x = batch["lr"].to(self.device, non_blocking=True)
@@ -311,7 +326,7 @@ class Trainer:
         self.net.train()
         with torch.autocast(device_type=self.device.type, dtype=torch.float16,
                             enabled=self.use_amp):
-            pred = self.net(x)
+            pred = self.forward(x, batch)
         loss, parts = self.loss_fn(pred.float(), y.float())
         total = ddp.all_mean(loss.detach())
         if not bool(torch.isfinite(total)):
@@ -334,12 +349,14 @@ class Trainer:
         improved = val["psnr"] > self.best_psnr
         if improved:
             self.best_psnr, self.best_step = val["psnr"], self.step
+        gains = {k: val[k] for k in ("gain_psnr", "gain_ssim") if k in val}
         self.metrics.write({"event": "val", "step": self.step, "psnr": val["psnr"],
-                            "ssim": val["ssim"], "best_psnr": self.best_psnr,
+                            "ssim": val["ssim"], **gains, "best_psnr": self.best_psnr,
                             "cases": val["cases"], "val_seconds": time.perf_counter() - t})
-        tb.scalars({"psnr": val["psnr"], "ssim": val["ssim"]}, self.step, "val/")
-        log.info("validation at step %d: PSNR %.3f dB, SSIM %.4f%s", self.step, val["psnr"],
-                 val["ssim"], "  (best)" if improved else "")
+        tb.scalars({"psnr": val["psnr"], "ssim": val["ssim"], **gains}, self.step, "val/")
+        log.info("validation at step %d: PSNR %.3f dB, SSIM %.4f%s%s", self.step, val["psnr"],
+                 val["ssim"], f" ({val['gain_psnr']:+.3f} dB over B-spline)" if gains else "",
+                 "  (best)" if improved else "")
         if improved:
             self._save(self.run.best)
 

@@ -105,6 +105,8 @@ class SRNet(nn.Module):
     """
 
     upsampling: ClassVar[NetworkUpsampling] = "pre"
+    any_factor: ClassVar[bool] = False
+    """True for networks whose ``forward(x, grid=...)`` writes onto any output grid."""
 
     def __init__(
         self,
