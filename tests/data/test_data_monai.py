@@ -221,7 +221,7 @@ def test_registry_is_an_allow_list_with_suggestions():
     with pytest.raises(ConfigError, match="bad arguments"):
         build_transform("monai.RandGaussianNoised", {"sdt": 0.1})
     assert build_transform("MONAI.randgaussiannoised", {"prob": 1.0}) is not None
-    assert all(n.split(".")[0] in ("monai", "torchio") for n in TRANSFORMS)
+    assert all(n.split(".")[0] in ("monai", "torchio", "volsr") for n in TRANSFORMS)
 
 
 def test_extra_transforms_are_reproducible_and_hit_their_targets(heads):
@@ -252,3 +252,15 @@ def test_extra_transforms_are_reproducible_and_hit_their_targets(heads):
         torch.testing.assert_close(f["hr"] * ref["lr"], f["lr"] * ref["hr"], atol=1e-5,
                                    rtol=1e-4)
     assert torch.equal(torch.rand(1), before)  # the global torch stream is untouched
+
+
+def test_foreground_inversion_keeps_the_background_and_pairs_consistent():
+    t = build_transform("volsr.RandInvertForegroundd", {"prob": 1.0})
+    hr = np.array([[0.0, 0.02, 0.3, 1.0]], np.float32)
+    lr = np.array([[0.01, 0.2, 0.3, 0.9]], np.float32)
+    out = t({"hr": hr, "lr": lr})
+    np.testing.assert_allclose(out["hr"], [[0.0, 0.02, 0.7, 0.0]], atol=1e-6)
+    # the same mask (from hr) for lr: its 2nd voxel is above the threshold but stays
+    np.testing.assert_allclose(out["lr"], [[0.01, 0.2, 0.7, 0.1]], atol=1e-6)
+    never = build_transform("volsr.RandInvertForegroundd", {"prob": 0.0})
+    np.testing.assert_array_equal(never({"hr": hr, "lr": lr})["hr"], hr)

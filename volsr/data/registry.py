@@ -42,9 +42,11 @@ _TORCHIO = {
     "RandomMotion": "input", "RandomGhosting": "input", "RandomSpike": "input",
     "RandomBlur": "input", "RandomNoise": "input",
 }
+_VOLSR = {"RandInvertForegroundd": "pair"}  # volsr/data/invert.py
 #: Allowed names and their default targets.
 TRANSFORMS: dict[str, str] = {**{f"monai.{k}": v for k, v in _MONAI.items()},
-                              **{f"torchio.{k}": v for k, v in _TORCHIO.items()}}
+                              **{f"torchio.{k}": v for k, v in _TORCHIO.items()},
+                              **{f"volsr.{k}": v for k, v in _VOLSR.items()}}
 TARGETS = {"input": ("lr",), "pair": ("lr", "hr")}
 
 
@@ -121,6 +123,10 @@ def build_transform(name: str, kwargs: Mapping[str, Any], *,
             import monai.transforms as mt
 
             return getattr(mt, cls)(keys=keys, **args)
+        if lib == "volsr":
+            from volsr.data.invert import RandInvertForegroundd
+
+            return {"RandInvertForegroundd": RandInvertForegroundd}[cls](keys=keys, **args)
         import torchio as tio
 
         # TorchIOd wraps every call's arrays in a new Subject: torchio's deep copy of it
