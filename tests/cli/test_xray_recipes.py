@@ -1,4 +1,4 @@
-"""The radiograph recipes (configs/xray) and the shipped 2D GAN recipes start and train a
+"""The radiograph recipes (configs/xray) and the shipped GAN recipes start and train a
 few steps on a tiny synthetic PNG manifest through `volsr train`, with no VGG file: the
 perceptual term falls back to volsr's built-in features and the log says so. The x4 GAN
 recipe warm-starts from the L1 run (`train.init_from`) and its run super-resolves a PNG
@@ -101,3 +101,28 @@ def test_shipped_2d_gan_recipes_run_without_a_vgg_file(tmp_path, manifest, recip
     name = recipe.removesuffix(".yaml")
     ev = [e for e in events(tmp_path / name) if e["event"] == "train"]
     assert ev[-1]["adv_phase"] == 1.0 and "perceptual" in ev[-1]
+
+
+def test_shipped_mdcsrn_gan_recipe_needs_no_vgg(tmp_path):
+    """mDCSRN-GAN's generator loss is L1 + adversarial (no perceptual term): it trains
+    into the adversarial phase on a synthetic volume with no weights file at all."""
+    from volsr.io import save_volume
+    from volsr.phantom import phantom_volume
+
+    for i in range(2):
+        save_volume(phantom_volume((24, 24, 24), (1.0, 1.0, 1.0)), tmp_path / f"v{i}.nii.gz")
+    man = tmp_path / "m.json"
+    man.write_text(json.dumps({"training": [str(tmp_path / "v0.nii.gz")],
+                               "validation": [str(tmp_path / "v1.nii.gz")]}),
+                   encoding="utf-8")
+    r = run("train", REPO / "configs" / "mdcsrn_gan.yaml", "--overwrite", "--device", "cpu",
+            f"data.manifest={man}", f"output_dir={tmp_path}", "train.steps=2",
+            "adversarial.pretrain_steps=1", "data.patch_size=[16,16,16]", "data.batch_size=1",
+            "data.patches_per_volume=1", "model.args.num_blocks=1", "model.args.num_units=2",
+            "model.args.growth_rate=4", "train.val_every=0", "train.checkpoint_every=2",
+            "train.log_every=1",
+            "adversarial.discriminator={name: mdcsrn_critic, features: 4, max_features: 8,"
+            " hidden: 8}")
+    assert r.exit_code == 0, r.stderr
+    ev = [e for e in events(tmp_path / "mdcsrn_gan") if e["event"] == "train"]
+    assert [e["adv_phase"] for e in ev] == [0.0, 1.0] and "perceptual" not in ev[-1]
