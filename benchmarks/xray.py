@@ -12,7 +12,9 @@ see the same batches):
    64x64 HR patches, batch 8, lr 3e-4).
 2. ``L1+P``: the same with ``train.loss = L1 + 1.0 x perceptual`` without a VGG file, i.e.
    volsr's built-in gradient-pyramid features: the measurement behind the built-in choice.
-3. ``GAN``: configs/xray/srgan_x4.yaml warm-started from run 1 (``train.init_from``),
+3. ``L1 cont.``: the control of run 4: run 1 continued with L1 only for ``--gan-steps``
+   steps at the GAN phase's lr 1e-4 (warm start, same seed).
+4. ``GAN``: configs/xray/srgan_x4.yaml warm-started from run 1 (``train.init_from``),
    ``--gan-steps`` adversarial steps (SRGAN discriminator at 32 features).
 
 Each model super-resolves the protocol's LR Y image through the volsr predictor
@@ -22,7 +24,7 @@ Ravishankar & Bresler 2011; lower is closer) and the gradient-magnitude ratio
 on the same border-cropped Y images. A figure (bicubic / L1 / L1+P / GAN / HR crops) is
 written to ``--figure``.
 
-Usage (one thread; about 25 min of CPU with the defaults):
+Usage (one thread; about 21 min of one core with the defaults):
 
     OMP_NUM_THREADS=1 python benchmarks/xray.py [--steps 800] [--gan-steps 300]
         [--work /tmp/xray18] [--skip-train] [--figure docs/figures/xray_x4_natural.png]
@@ -49,7 +51,7 @@ NATURAL = SHARED_DATA / "natural"
 SCALE = 4
 CPU = ["model.args.num_blocks=6", "model.args.features=32", "data.patch_size=[64,64]",
        "data.batch_size=8", "train.val_every=0", "train.log_every=100"]
-METHODS = ("bicubic", "L1", "L1+P", "GAN")
+METHODS = ("bicubic", "L1", "L1+P", "L1 cont.", "GAN")
 
 
 def parse_args() -> argparse.Namespace:
@@ -59,6 +61,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=Path("/tmp/xray18"),
                    help="grey T91 PNGs, manifest and runs go here")
     p.add_argument("--skip-train", action="store_true", help="score existing runs")
+    p.add_argument("--train-only", nargs="+", choices=METHODS[1:], metavar="RUN",
+                   help="train only these runs (then score all)")
     p.add_argument("--figure", type=Path,
                    default=REPO / "docs" / "figures" / "xray_x4_natural.png")
     p.add_argument("--crop-image", default="Set14/zebra", help="SET/NAME of the figure")
@@ -90,7 +94,7 @@ def grey_t91(work: Path) -> Path:
 def runs(work: Path) -> dict[str, Path]:
     base = work / "runs"
     return {"L1": base / "xray_srresnet_x4_l1", "L1+P": base / "xray_srresnet_x4_l1_perc",
-            "GAN": base / "xray_srgan_x4"}
+            "L1 cont.": base / "xray_srresnet_x4_l1_cont", "GAN": base / "xray_srgan_x4"}
 
 
 def train_all(args: argparse.Namespace, man: Path) -> None:
@@ -104,11 +108,16 @@ def train_all(args: argparse.Namespace, man: Path) -> None:
         "L1": l1,
         "L1+P": [*l1, "name=xray_srresnet_x4_l1_perc",
                  "train.loss=[{name: l1}, {name: perceptual, weight: 1.0, criterion: l1}]"],
+        "L1 cont.": ["configs/xray/srresnet_x4_l1.yaml", *common, "name=xray_srresnet_x4_l1_cont",
+                     f"train.steps={args.gan_steps}", "train.optimizer.lr=1.0e-4",
+                     f"train.init_from={runs(args.work)['L1']}", "train.checkpoint_every=200"],
         "GAN": ["configs/xray/srgan_x4.yaml", *common, f"train.steps={args.gan_steps}",
                 f"train.init_from={runs(args.work)['L1']}", "train.checkpoint_every=200",
                 "adversarial.discriminator={name: srgan, features: 32}"],
     }
     for label, cmd in cmds.items():
+        if args.train_only and label not in args.train_only:
+            continue
         full = [sys.executable, "-m", "volsr", "train", *cmd]
         log.info("%s: %s", label, " ".join(full))
         t0 = time.perf_counter()
@@ -155,7 +164,8 @@ def main() -> None:
                              "SSIM": s, "HFEN": hfen(h, q), "grad ratio": grad_ratio(h, q)})
             if f"{set_name}/{name}" == args.crop_image:
                 r, c, n = args.crop
-                crops = {k: quantize(v)[r:r + n, c:c + n] for k, v in outs.items()}
+                crops = {k: quantize(v)[r:r + n, c:c + n] for k, v in outs.items()
+                         if k != "L1 cont."}
                 crops["HR"] = hr[r:r + n, c:c + n]
     cols = ["PSNR", "SSIM", "HFEN", "grad ratio"]
     means = [{"set": s, "method": m, **{k: float(np.mean([r[k] for r in rows
