@@ -191,7 +191,8 @@ def test_perceptual_loss_loads_weights_and_is_slice_wise_in_3d(tmp_path):
 
 def test_perceptual_loss_never_downloads(tmp_path):
     with pytest.raises(ConfigError, match="downloads nothing"):
-        build_loss([{"name": "perceptual"}])
+        build_loss([{"name": "perceptual", "network": "vgg"}])  # no file: the built-in is
+    assert build_loss([{"name": "perceptual"}]).terms[0][2].network == "gradient_pyramid"
     with pytest.raises(ConfigError, match="not found"):
         build_loss([{"name": "perceptual", "weights": str(tmp_path / "none.safetensors")}])
     path, _ = _vgg_file(tmp_path)
@@ -255,8 +256,10 @@ def test_shipped_gan_configs_load_and_build(name):
                                 in_channels=net.out_channels, **dict(adv.discriminator.kwargs))
     assert disc.spatial_dims == dims
     specs = list(adv.content_loss or cfg.train.loss)
-    if any(s.name == "perceptual" for s in specs):  # needs the user's VGG file
+    build_loss(specs)  # out of the box: no VGG file needed (built-in features)
+    if any(s.name == "perceptual" for s in specs):  # a user's VGG file is still honoured
+        over = [f"adversarial.content_loss.{i}.weights=/no/vgg19.safetensors"
+                for i, s in enumerate(specs) if s.name == "perceptual"]
+        cfg2 = load_config(REPO / "configs" / f"{name}.yaml", over)
         with pytest.raises(ConfigError, match="VGG weights file not found"):
-            build_loss(specs)
-    else:
-        build_loss(specs)
+            build_loss(list(cfg2.adversarial.content_loss))

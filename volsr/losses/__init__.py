@@ -5,7 +5,8 @@
 * :mod:`volsr.losses.pixel`: ``l1``, ``l2``/``mse``, ``charbonnier``, ``ssim``,
   ``gradient``, ``hfen``;
 * :mod:`volsr.losses.perceptual`: ``perceptual`` and ``texture`` (VGG features from a
-  weights file you provide; nothing is downloaded);
+  weights file you provide; nothing is downloaded; without a file, the fixed
+  gradient-pyramid features of :mod:`volsr.losses.features`);
 * :mod:`volsr.losses.adversarial`: GAN objectives (vanilla, LSGAN, WGAN-GP,
   relativistic), the gradient penalty and feature matching (not in ``LOSSES``: they
   score discriminator outputs, not images);

@@ -12,8 +12,14 @@ The VGG-style feature extractor (:class:`VGGFeatures`) is defined here; its laye
 indices follow torchvision's ``vgg16``/``vgg19`` ``features`` module, so a state dict
 converted from those models to safetensors (keys ``features.<i>.weight`` /
 ``features.<i>.bias``, or without the ``features.`` prefix) loads directly. **volsr
-never downloads weights**: the ``weights`` option must name a file you provide (their
-licence is yours to check); without it the loss refuses to build.
+never downloads weights**: the ``weights`` option names a VGG file you provide (their
+licence is yours to check).
+
+Without a ``weights`` file (``network: auto``, the default) the losses use volsr's
+built-in feature network instead, :class:`~volsr.losses.features.GradientPyramidFeatures`
+(fixed multi-scale Sobel + Laplacian filters on the grey image; nothing to download), and
+log which network they use; ``layers``/``layer_weights`` then name VGG layers and are not
+used. ``network: vgg`` insists on VGG weights (refuses without a file).
 
 Volumes: a ``(B, C, X, Y, Z)`` tensor is cut into 2D slices across each axis of
 ``slice_axes`` (default all three, a 2.5D loss that also sees the thick-slice
@@ -34,6 +40,7 @@ from torch import nn
 
 from volsr.errors import ConfigError
 from volsr.losses.base import LOSSES, check_pair
+from volsr.losses.features import BUILTIN_NAME, DEFAULT_LEVELS, GradientPyramidFeatures
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +160,12 @@ class VGGFeatures(nn.Module):
         return out
 
 
+NETWORKS = ("auto", "vgg", "gradient_pyramid")
+
+
 class _VGGLoss(nn.Module):
-    """Shared slicing, intensity mapping and feature extraction of the VGG losses."""
+    """Shared slicing, intensity mapping and feature extraction of the feature losses
+    (a VGG trunk, or the built-in gradient pyramid when no VGG file is given)."""
 
     default_layers: tuple[str, ...] = ("relu5_4",)
 
@@ -162,8 +173,27 @@ class _VGGLoss(nn.Module):
                  layer_weights: Sequence[float] | None = None, arch: Any = "vgg19",
                  criterion: str = "l1", slice_axes: Sequence[int] = (0, 1, 2),
                  input_range: Sequence[float] = (0.0, 1.0), imagenet_norm: bool = True,
-                 random_init: bool = False) -> None:
+                 random_init: bool = False, network: str = "auto",
+                 levels: int = DEFAULT_LEVELS) -> None:
         super().__init__()
+        if network not in NETWORKS:
+            raise ConfigError(f"network must be one of {list(NETWORKS)}, got {network!r}")
+        if network == "auto":
+            network = "vgg" if (weights is not None or random_init) else "gradient_pyramid"
+        self.network = network
+        if network == "gradient_pyramid":
+            if weights is not None:
+                raise ConfigError("network: gradient_pyramid takes no weights file; drop "
+                                  "`weights` or use network: vgg")
+            self.builtin: GradientPyramidFeatures | None = GradientPyramidFeatures(levels)
+            if layers:
+                log.info("%s: no VGG weights given; the VGG layers %s are used only with "
+                         "a VGG file", type(self).__name__, list(layers))
+            log.info("%s uses %s (no VGG weights file given; pass `weights: FILE` for "
+                     "VGG19)", type(self).__name__, BUILTIN_NAME)
+            layers, layer_weights = self.builtin.names, None
+        else:
+            self.builtin = None
         names = list(layers) if layers else list(self.default_layers)
         self.layer_weights = [1.0] * len(names) if layer_weights is None \
             else [float(w) for w in layer_weights]
@@ -182,7 +212,8 @@ class _VGGLoss(nn.Module):
                               f"{list(input_range)}")
         self.names, self.criterion, self.slice_axes = names, criterion, axes
         self.lo, self.hi, self.imagenet_norm = lo, hi, bool(imagenet_norm)
-        self.vgg = VGGFeatures(names, arch=arch, weights=weights, random_init=random_init)
+        self.vgg = None if self.builtin is not None else VGGFeatures(
+            names, arch=arch, weights=weights, random_init=random_init)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
                              persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
@@ -200,6 +231,8 @@ class _VGGLoss(nn.Module):
                 stacks.append(moved.reshape(-1, *moved.shape[2:]))
         else:
             raise ValueError(f"VGG losses need 2D or 3D tensors, got shape {tuple(x.shape)}")
+        if self.builtin is not None:  # grey [0, 1] images, no ImageNet statistics
+            return [s if s.shape[1] == 1 else s.mean(dim=1, keepdim=True) for s in stacks]
         out = []
         for s in stacks:
             if s.shape[1] == 1:
@@ -218,10 +251,14 @@ class _VGGLoss(nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         check_pair(pred, target)
         terms = []
+        net = self.builtin if self.builtin is not None else self.vgg
         for ip, it in zip(self._images(pred), self._images(target)):
-            fp = self.vgg(ip)
+            fp = net(ip)
             with torch.no_grad():
-                ft = self.vgg(it)
+                ft = net(it)
+            if self.builtin is not None:  # mean over the levels the image size allows
+                terms.append(sum(self._term(fp[n], ft[n]) for n in fp) / len(fp))
+                continue
             terms.append(sum(w * self._term(fp[n], ft[n])
                              for n, w in zip(self.names, self.layer_weights)))
         return torch.stack([torch.as_tensor(t) for t in terms]).mean()
@@ -236,8 +273,12 @@ class PerceptualLoss(_VGGLoss):
     feature maps ``phi_l`` (default ``relu5_4`` of VGG19). Input ``(B, C, X, Y)`` or
     ``(B, C, X, Y, Z)`` (slice-wise, see the module docs); output a scalar.
 
+    Without ``weights`` the features are volsr's built-in gradient pyramid (see the module
+    docs), logged at construction.
+
     Args:
-        weights: safetensors file with VGG weights (required; nothing is downloaded).
+        weights: safetensors file with VGG weights (nothing is downloaded); without it,
+            the built-in features (``network: auto``).
         layers: VGG layer names.
         layer_weights: One weight per layer (default 1 each).
         arch: ``vgg19`` / ``vgg16`` / explicit layout.
@@ -246,6 +287,9 @@ class PerceptualLoss(_VGGLoss):
         input_range: Normalised intensities mapped to [0, 1] before ImageNet normalisation.
         imagenet_norm: Apply the ImageNet mean/std.
         random_init: Allow random VGG weights (tests only).
+        network: ``auto`` (VGG with ``weights``, else the built-in), ``vgg`` (refuses
+            without weights) or ``gradient_pyramid``.
+        levels: Pyramid levels of the built-in features.
     """
 
     def _term(self, fp: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
