@@ -27,7 +27,7 @@ written to ``--figure``.
 Usage (one thread; about 21 min of one core with the defaults):
 
     OMP_NUM_THREADS=1 python benchmarks/xray.py [--steps 800] [--gan-steps 300]
-        [--work /tmp/xray18] [--skip-train] [--figure docs/figures/xray_x4_natural.png]
+        [--work /tmp/xray18] [--skip-train] [--figure docs/figures/xray_x4_natural.png]  (not committed: derived from Set14)
 """
 
 from __future__ import annotations
