@@ -85,12 +85,11 @@ def main() -> None:
             lr = ThickSlice(axis=2, factor=args.factor, profile=profile)(truth)
             row: dict = {"volume": vid, "shape": "x".join(map(str, lr.spatial_shape)),
                          "profile": profile}
-            for key, run in (("bspline", lambda v: super_resolve(v, "bspline",
-                                                                 reference=truth.grid)),
-                             ("model", lambda v: base.run(v, reference=truth.grid)),
-                             ("adapt", lambda v: adapt.run(v, reference=truth.grid))):
+            for key, run in (("bspline", lambda v, g: super_resolve(v, "bspline", reference=g)),
+                             ("model", lambda v, g: base.run(v, reference=g)),
+                             ("adapt", lambda v, g: adapt.run(v, reference=g))):
                 t0 = time.perf_counter()
-                sr = run(lr)
+                sr = run(lr, truth.grid)
                 row[f"{key} s"] = time.perf_counter() - t0
                 res = evaluate(truth, sr, mask=mask)
                 row[f"{key} PSNR"], row[f"{key} SSIM"] = res.psnr, res.ssim

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import thick_phantom
+
 from volsr.adapt import AdaptSettings, adapt_to_scan, adapting_predictor
 from volsr.adapt.scan import scan_acquisition, split_slices
 from volsr.errors import ConfigError, InputError

@@ -12,9 +12,9 @@ import time
 import nibabel as nib
 import numpy as np
 import pytest
+from conftest import thick_phantom
 from typer.testing import CliRunner
 
-from conftest import thick_phantom
 from volsr.cli import app
 
 runner = CliRunner()

@@ -32,8 +32,15 @@ from volsr.ssr.lr_pairs import build_lr_sampler
 from volsr.ssr.profile import build_profile
 from volsr.ssr.profile_choice import choose_profile
 
-__all__ = ["AdaptResult", "AdaptSettings", "MIN_INPLANE", "MIN_SLICES", "adapt_to_scan",
-           "scan_acquisition", "split_slices"]
+__all__ = [
+    "MIN_INPLANE",
+    "MIN_SLICES",
+    "AdaptResult",
+    "AdaptSettings",
+    "adapt_to_scan",
+    "scan_acquisition",
+    "split_slices",
+]
 
 log = logging.getLogger(__name__)
 
