@@ -77,7 +77,7 @@ class AdaptSettings:
     profile: str = "auto"
     min_confidence: float = 0.05
     fallback: str = "mixed"
-    lr: float = 3e-4
+    lr: float = 1e-3
     l2sp: float = 1e-3
     batch_size: int = 8
     patch: int = 64
