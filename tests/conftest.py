@@ -132,3 +132,31 @@ def torchrun_volsr(args: list[str], *, cwd: Path, timeout: float):
            "2", "-m", "volsr", *args]
     return subprocess.run(cmd, check=False, cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def lraxis_weights(tmp_path_factory) -> Path:
+    """A tiny untrained ``lraxis_2d`` weights folder (8 features, 1 block, x4 nominal):
+    starts close to B-spline, so a short adaptation has something to learn."""
+    import torch
+
+    from volsr.checkpoint import save_weights
+    from volsr.models import create_model
+
+    torch.manual_seed(0)
+    net = create_model("lraxis_2d", scale=[4.0, 1.0], features=8, num_blocks=1, subpixel=4)
+    folder = tmp_path_factory.mktemp("lraxis") / "weights"
+    save_weights(net, folder, model_name="lraxis_2d", scale=[1.0, 1.0, 4.0],
+                 normalization={"name": "percentile", "lower": 0.5, "upper": 99.5},
+                 inference={"overlap": 0.0})
+    return folder
+
+
+def thick_phantom(shape=(64, 64, 64), spacing=1.5, factor=4, profile="gaussian"):
+    """A head phantom on an isotropic grid and its thick-slice version along z:
+    ``(truth, lr)`` Volumes."""
+    from volsr.degrade import ThickSlice
+    from volsr.phantom import phantom_volume
+
+    truth = phantom_volume(shape, (spacing,) * 3, supersample=1)
+    return truth, ThickSlice(axis=2, factor=factor, profile=profile)(truth)

@@ -16,6 +16,20 @@ from volsr.cli._common import Overwrite, Quiet, Verbose, fail, handle_errors, se
 DEFAULT_MODEL = "bspline"  # used when neither --model, --weights nor a bundled default exist
 
 
+def adapt_options(input: Path, n_cases: int, seconds: float | None, profile: str | None,
+                  save_weights: Path | None) -> dict[str, object]:
+    """Check the ``--adapt`` flags against the input (``n_cases`` scans); what the
+    sidecar's settings record."""
+    from volsr.io.image2d import is_image2d_path
+
+    if save_weights is not None and n_cases > 1:
+        raise fail("--save-weights takes one input scan (each scan of a folder is adapted "
+                   "on its own)", 2)
+    if is_image2d_path(input):
+        raise fail("--adapt needs a thick-slice volume, not a 2D image", 2)
+    return {"adapt": True, "adapt_seconds": seconds, "adapt_profile": profile or "auto"}
+
+
 def _is_number(token: str) -> bool:
     try:
         float(token)
@@ -136,6 +150,18 @@ def infer(
     report: Annotated[Optional[Path], typer.Option(
         help="Write a JSON report of every case (written / skipped / failed / not run).")]
     = None,
+    adapt: Annotated[bool, typer.Option(
+        "--adapt", help="Fine-tune the model on each scan's own in-plane slices first "
+        "(thick-slice scans; a 2D model that takes an output grid, e.g. lraxis_2d). The "
+        "pretrained model is kept when the held-out loss does not improve.")] = False,
+    adapt_seconds: Annotated[Optional[float], typer.Option(
+        "--adapt-seconds", help="Fine-tune budget per scan in seconds (default 120).")] = None,
+    profile: Annotated[Optional[str], typer.Option(
+        help="With --adapt: the slice profile of the training pairs: auto (estimated from "
+        "the scan, the default), rect or gaussian (FWHM = slice spacing).")] = None,
+    save_weights: Annotated[Optional[Path], typer.Option(
+        "--save-weights", help="With --adapt (one input file): save the adapted network "
+        "here, for 'volsr infer OTHER --weights DIR'.")] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -169,8 +195,18 @@ def infer(
     parts, part = resolve_sharding(num_parts, part_id)
     if max_memory is not None and not max_memory > 0:
         raise fail(f"--max-memory must be a positive number of GiB, got {max_memory}", 2)
-    plan_cases(input, output, suffix=suffix)  # bad paths fail before a model is loaded
+    cases = plan_cases(input, output, suffix=suffix)  # bad paths fail before a model loads
+    if adapt:
+        settings.options = {**options, **adapt_options(input, len(cases), adapt_seconds,
+                                                        profile, save_weights)}
+    elif adapt_seconds is not None or profile is not None or save_weights is not None:
+        raise fail("--adapt-seconds, --profile and --save-weights go with --adapt", 2)
     predictor = load_predictor(model, weights, device=device, **options)
+    if adapt:
+        from volsr.adapt import adapting_predictor
+
+        predictor = adapting_predictor(predictor, seconds=adapt_seconds, profile=profile,
+                                       save_weights=save_weights)
     settings = resolve_settings(settings, predictor)
     results = run_inference(input, output, settings, predictor, overwrite=overwrite,
                             skip_existing=skip_existing, suffix=suffix, keep_going=keep_going,

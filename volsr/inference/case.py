@@ -83,7 +83,8 @@ def _one_volume(src: Path, dst: Path, settings: InferSettings, predictor: Volume
     result = predictor.run(vol, **grid, max_memory=max_memory,
                            scratch_dir=dst.parent)  # a disk buffer goes beside the output
     timings["compute_s"] = time.perf_counter() - t
-    warnings = list(vol.meta.warnings)
+    info = predictor.record() or None  # describes the run just made (e.g. --adapt's)
+    warnings = list(vol.meta.warnings) + list((info or {}).pop("warnings", []))
     factor = np.asarray(vol.spacing, dtype=float) / np.asarray(result.spacing, dtype=float)
     note = factor_warning(info, factor.tolist(), settings.model or "the model")
     if note:

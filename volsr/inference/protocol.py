@@ -115,5 +115,7 @@ class VolumePredictor(Protocol):
 
     def record(self) -> dict[str, Any]:
         """JSON-ready description for sidecars (``name``, ``weights``, ``weights_sha256``
-        and settings); empty when the model name says it all (interpolation)."""
+        and settings); empty when the model name says it all (interpolation). Read again
+        after :meth:`run`, it may describe that run (``--adapt``'s fine-tune), and an
+        optional ``warnings`` list is moved into the sidecar's warnings."""
         ...
