@@ -79,5 +79,10 @@ def demo(
             typer.echo(f"{name:<{w}} {res.psnr:8.2f} {res.ssim:7.4f} {res.hfen:7.4f} {secs:8.2f}")
         typer.echo("")
         typer.echo("Scores inside the automatic head mask, data range 1.0, on the truth grid.")
+        if "default" in built:
+            from volsr.weights import default_model_name
+
+            typer.echo(f"default: the bundled {default_model_name()}, what `volsr infer` runs "
+                       "with no --model.")
         if out is not None:
             typer.echo(f"Files written to {folder}")
