@@ -271,3 +271,24 @@ def test_constant_volume_error_names_the_file(tmp_path):
     r = runner.invoke(app, ["ssr", str(p), "-o", str(tmp_path / "o.nii.gz")],
                       catch_exceptions=False)
     assert_clean_failure(r, ["flat.nii.gz", "constant volume"], tmp_path, before)
+
+
+@pytest.mark.parametrize("stop, code", [("int", 130), ("term", 143)])
+def test_a_signal_wrapped_by_python_is_still_the_signal(stop, code, capsys):
+    """Ctrl-C during a lazy import can surface as ``RuntimeError: Error calling __set_name__``
+    (the interrupt as its cause): exit 130/143 with the no-partial-output line, not exit 3."""
+    import typer
+
+    from volsr.cli._common import Terminated, handle_errors
+
+    @handle_errors
+    def job():
+        try:
+            raise KeyboardInterrupt if stop == "int" else Terminated()
+        except BaseException as exc:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance") from exc
+
+    with pytest.raises(typer.Exit) as info:
+        job()
+    assert info.value.exit_code == code
+    assert "no partial output was left behind" in capsys.readouterr().err

@@ -116,6 +116,23 @@ def quiet_broken_pipe() -> int:
     return SIGPIPE_EXIT
 
 
+def _signal_in_chain(exc: BaseException) -> BaseException | None:
+    """A KeyboardInterrupt or :class:`Terminated` that ``exc`` wraps, if any.
+
+    Python wraps an exception raised while a class body is set up (e.g. Ctrl-C during a
+    lazy import) in ``RuntimeError: Error calling __set_name__ ...``: that is still the
+    user's Ctrl-C (exit 130), not an internal error.
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, (KeyboardInterrupt, Terminated)):
+            return cur
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 def handle_errors(func: F) -> F:
     """Turn exceptions into one clear stderr line and a non-zero exit (no traceback).
 
@@ -144,6 +161,12 @@ def handle_errors(func: F) -> F:
             raise fail("out of memory; try a coarser output grid (--scale, --target-spacing) or, "
                        "for networks, a smaller --patch or --max-memory", 1) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI
+            stop = _signal_in_chain(exc)
+            if isinstance(stop, KeyboardInterrupt):
+                raise fail("interrupted; no partial output was left behind", 130) from None
+            if stop is not None:
+                raise fail("terminated (SIGTERM); no partial output was left behind; rerun "
+                           "with --skip-existing to finish", 143) from None
             if _state["debug"]:
                 raise
             first = (str(exc).strip().splitlines() or [""])[0]
