@@ -22,6 +22,13 @@ multiplicative bias field), degraded along the thick axis with
 ``refine`` input is the B-spline of the whole degraded plane, cropped (what inference
 computes), the ``lraxis`` input the LR crop and the exact grid of the patch.
 
+Known defect (found in session 5, kept so the recorded design study and the first two
+training stages of thickslice_v2 stay reproducible): ``make_batch`` gives the whole batch
+the grid offset of its *last* pair, so for non-integer factors the other pairs' targets
+sit up to ~0.8 HR rows off (integer factors are exact). Train with ``volsr train
+configs/pretrained/thickslice_v2.yaml`` instead: its any-factor pairs share one exact grid
+per batch by construction (volsr/data/grid_pairs.py, tested).
+
 Usage (one run at a time, the CPU is shared):
     nice -n 19 python benchmarks/design_study.py --design lraxis --features 32 \\
         --minutes 8 --threads 1 --out /tmp/ds/lraxis32
