@@ -80,6 +80,7 @@ def test_factor_outside_the_trained_range_warns_in_log_and_sidecar(tmp_path, cap
     assert r.exit_code == 0, r.output
     warn = [w for w in sidecar(tmp_path / "sr8.nii.gz")["warnings"] if "trained on" in w]
     assert len(warn) == 1 and "x8 along voxel axis 2" in warn[0] and "x2 to x6" in warn[0]
+    assert f"range {MODEL} was trained on" in warn[0]  # the bundled name, not the network
     assert "outside the range" in r.output  # the log line on stderr
     out = volsr.load_volume(tmp_path / "sr8.nii.gz")
     assert out.spatial_shape == (32, 32, 48)  # the run itself goes on, on the planned grid

@@ -86,7 +86,7 @@ def _one_volume(src: Path, dst: Path, settings: InferSettings, predictor: Volume
     info = predictor.record() or None  # describes the run just made (e.g. --adapt's)
     warnings = list(vol.meta.warnings) + list((info or {}).pop("warnings", []))
     factor = np.asarray(vol.spacing, dtype=float) / np.asarray(result.spacing, dtype=float)
-    note = factor_warning(info, factor.tolist(), settings.model or "the model")
+    note = factor_warning(info, factor.tolist(), _shown_name(settings))
     if note:
         log.warning("%s: %s", src, note)
         warnings.append(note)
@@ -147,3 +147,14 @@ def grid_kwargs(settings: InferSettings, reference: Grid | None) -> dict[str, An
     if settings.target_spacing is not None:
         return {"target_spacing": settings.target_spacing}
     return {"isotropic": True}
+
+
+def _shown_name(settings: InferSettings) -> str:
+    """The bundled model's name (``thickslice_v2``) when its weights ran, else the network's."""
+    from volsr.weights import WEIGHTS_ROOT
+
+    if settings.weights:
+        folder = Path(settings.weights)
+        if folder.parent.resolve() == Path(WEIGHTS_ROOT).resolve():
+            return folder.name
+    return settings.model or "the model"
