@@ -133,6 +133,14 @@ def _signal_in_chain(exc: BaseException) -> BaseException | None:
     return None
 
 
+def _stopped(stop: BaseException) -> typer.Exit:
+    """The one line and exit code of Ctrl-C (130) or SIGTERM (143)."""
+    if isinstance(stop, KeyboardInterrupt):
+        return fail("interrupted; no partial output was left behind", 130)
+    return fail("terminated (SIGTERM); no partial output was left behind; rerun with "
+                "--skip-existing to finish", 143)
+
+
 def handle_errors(func: F) -> F:
     """Turn exceptions into one clear stderr line and a non-zero exit (no traceback).
 
@@ -152,21 +160,15 @@ def handle_errors(func: F) -> F:
         except VolsrError as exc:
             _name_the_input(exc, kwargs)
             raise fail(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted; no partial output was left behind", 130) from None
-        except Terminated:
-            raise fail("terminated (SIGTERM); no partial output was left behind; rerun with "
-                       "--skip-existing to finish", 143) from None
+        except (KeyboardInterrupt, Terminated) as exc:
+            raise _stopped(exc) from None
         except MemoryError:
             raise fail("out of memory; try a coarser output grid (--scale, --target-spacing) or, "
                        "for networks, a smaller --patch or --max-memory", 1) from None
         except Exception as exc:  # noqa: BLE001 - last line of defence for the CLI
             stop = _signal_in_chain(exc)
-            if isinstance(stop, KeyboardInterrupt):
-                raise fail("interrupted; no partial output was left behind", 130) from None
             if stop is not None:
-                raise fail("terminated (SIGTERM); no partial output was left behind; rerun "
-                           "with --skip-existing to finish", 143) from None
+                raise _stopped(stop) from None
             if _state["debug"]:
                 raise
             first = (str(exc).strip().splitlines() or [""])[0]
