@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ def train(cfg: ExperimentConfig, *, output_dir: str | Path | None = None, resume
     info = ddp.init_distributed(dev.type)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    trainer: Trainer | None = None
     try:
         if info.distributed and dev.type == "cuda":
             dev = torch.device("cuda", info.local_rank)
@@ -92,6 +94,12 @@ def train(cfg: ExperimentConfig, *, output_dir: str | Path | None = None, resume
             raise TrainingInterrupted(f"interrupted at step {trainer.step}; {where}") from None
     finally:
         torch.use_deterministic_algorithms(was_deterministic, warn_only=warn_only)
+        # Free the DDP-wrapped networks (their reducers hold the process group) before
+        # leaving the group: destroying it under a live reducer let gloo's threads outlive
+        # the group, and a rank could abort at exit ("terminate called without an active
+        # exception").
+        trainer = None
+        gc.collect()
         ddp.cleanup(info)
 
 
