@@ -1,28 +1,29 @@
 """Fine-tuning a pretrained grid-taking network on LR-grid pairs, guarding the prior.
 
-Three guards keep a short fine-tune on one scan from undoing what the pretrained
-network knows:
+The guarded mode of the loop shared with ``volsr ssr`` (:func:`volsr.ssr.fit.fit`;
+adaptation is self-super-resolution started from the pretrained weights). Three guards
+keep a short fine-tune on one scan from undoing what the pretrained network knows:
 
-* a small learning rate (Adam, warm-up then cosine decay over the time budget);
+* a small learning rate (Adam, warm-up then cosine decay over the time budget, gradient
+  norm clipped to 1);
 * L2-SP (Li et al., "Explicit inductive bias for transfer learning with convolutional
   networks", ICML 2018): the loss adds ``l2sp * sum((w - w_pretrained)^2)``;
 * a held-out set: fixed batches from in-plane slices never trained on, scored (L1) before
   training and a few times during it; the state with the lowest held-out loss is kept,
   and that is the pretrained state itself unless training improved on it.
+
+A non-finite loss ends the run with a warning (stopped_by ``"diverged"``); the held-out
+guard then keeps the best earlier state.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from volsr.ssr.fit import Guard, fit, heldout_loss
 from volsr.ssr.lr_pairs import LRBatch, LRPairSampler
 
 __all__ = ["FineTuneResult", "fine_tune", "heldout_l1"]
@@ -64,6 +65,7 @@ class FineTuneResult:
 
 
 def _forward(net: Any, b: LRBatch, device: Any) -> tuple[Any, Any]:
+    """``(net(lr, grid=...), hr)`` for one batch of LR-grid pairs."""
     import torch
 
     x = torch.from_numpy(b.lr).to(device)
@@ -73,18 +75,7 @@ def _forward(net: Any, b: LRBatch, device: Any) -> tuple[Any, Any]:
 
 def heldout_l1(net: Any, batches: Sequence[LRBatch], device: Any = "cpu") -> float:
     """Mean L1 of ``net`` over ``batches`` (eval mode, no gradients; mode restored)."""
-    import torch
-
-    was = net.training
-    net.eval()
-    total, n = 0.0, 0
-    with torch.inference_mode():
-        for b in batches:
-            out, y = _forward(net, b, device)
-            total += float(torch.nn.functional.l1_loss(out.float(), y, reduction="sum"))
-            n += int(y.numel())
-    net.train(was)
-    return total / max(n, 1)
+    return heldout_loss(net, batches, _forward, device)
 
 
 def fine_tune(net: Any, sampler: LRPairSampler, heldout: Sequence[LRBatch], *,
@@ -112,77 +103,20 @@ def fine_tune(net: Any, sampler: LRPairSampler, heldout: Sequence[LRBatch], *,
     Returns:
         A :class:`FineTuneResult`; ``net`` is left in eval mode.
     """
-    import torch
-
     if seconds is None and steps is None:
         raise ValueError("give seconds or steps")
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    net.to(device)
-    params = [p for p in net.parameters() if p.requires_grad]
-    anchor = [p.detach().clone() for p in params]
-    before = heldout_l1(net, heldout, device)
-    first = copy.deepcopy(net.state_dict())
-    best = (before, 0, first)
-    history = [(0, before)]
-    opt = torch.optim.Adam(params, lr=lr)
-    net.train()
-    step, stopped, loss_v, next_check = 0, "steps", float("nan"), 1
-    try:
-        while steps is None or step < steps:
-            elapsed = time.perf_counter() - t0
-            if seconds is not None and elapsed >= seconds:
-                stopped = "time_limit"
-                break
-            frac = max(step / steps if steps else 0.0, elapsed / seconds if seconds else 0.0)
-            scale = min(1.0, (step + 1) / warmup) * (0.5 * (1.0 + math.cos(math.pi * min(frac, 1))))
-            for g in opt.param_groups:
-                g["lr"] = lr * max(scale, 0.01)
-            out, y = _forward(net, sampler.sample(rng, batch_size), device)
-            loss = torch.nn.functional.l1_loss(out.float(), y)
-            if l2sp > 0:
-                pull = sum(((p - a) ** 2).sum() for p, a in zip(params, anchor))
-                total = loss + l2sp * pull
-            else:
-                total = loss
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            loss_v = float(loss.detach())
-            if not math.isfinite(loss_v):
-                log.warning("adaptation: the loss became %s at step %d; stopped", loss_v, step)
-                stopped = "diverged"
-                break
-            step += 1
-            if on_step is not None:
-                on_step(step)
-            if checks > 0 and frac * (checks + 1) >= next_check:
-                next_check += 1
-                best = _check(net, heldout, device, step, history, best)
-    finally:
-        net.eval()
-    if history[-1][0] != step:
-        best = _check(net, heldout, device, step, history, best)
-    after, best_step, state = best
-    if after > before * (1.0 - min_gain):
-        after, best_step, state = before, 0, first
-    net.load_state_dict(state)
-    res = FineTuneResult(adapted=best_step > 0, steps=step, best_step=best_step,
-                         seconds=time.perf_counter() - t0, heldout_before=before,
-                         heldout_after=after, stopped_by=stopped, checks=history,
-                         train_loss=loss_v)
-    log.info("adaptation: %d steps in %.1f s, held-out L1 %.5f -> %.5f (%s)", step,
-             res.seconds, before, after, "adapted" if res.adapted else "kept the pretrained")
-    return res
-
-
-def _check(net: Any, heldout: Sequence[LRBatch], device: Any, step: int,
-           history: list[tuple[int, float]], best: tuple[float, int, dict]
-           ) -> tuple[float, int, dict]:
-    """Score the held-out set now; the new best ``(loss, step, state)``."""
-    v = heldout_l1(net, heldout, device)
-    history.append((step, v))
-    if v < best[0]:
-        return v, step, copy.deepcopy(net.state_dict())
-    return best
+    res = fit(net, sampler.sample, _forward, steps=steps, seconds=seconds,
+              batch_size=batch_size, lr=lr, seed=seed, device=device, warmup=warmup,
+              clamp_floor=True, l2sp=l2sp, grad_clip=1.0,
+              guard=Guard(heldout, checks=checks, min_gain=min_gain), on_nonfinite="stop",
+              desc="adaptation", on_step=on_step)
+    before, after = res.heldout_before, res.heldout_after
+    assert before is not None and after is not None  # a guarded fit scores the held-out set
+    out = FineTuneResult(adapted=res.changed, steps=res.steps, best_step=res.best_step,
+                         seconds=res.seconds, heldout_before=before, heldout_after=after,
+                         stopped_by=res.stopped_by, checks=res.checks,
+                         train_loss=res.final_loss)
+    log.info("adaptation: %d steps in %.1f s, held-out L1 %.5f -> %.5f (%s)", out.steps,
+             out.seconds, out.heldout_before, out.heldout_after,
+             "adapted" if out.adapted else "kept the pretrained")
+    return out

@@ -1,26 +1,26 @@
 """Training one 2D refining network on self-made pairs (SAA or SSR).
 
-Adam, L1 loss (as EDSR and SMORE), cosine learning-rate decay over the run's progress
-(the larger of ``step / steps`` and ``elapsed / time_limit``). The networks are built
-with ``residual=True`` (:func:`volsr.ssr.config.build_net`): each predicts a correction
-that it adds to its own (pre-interpolated) input. Weights initialisation and patch
-sampling are seeded, so on the CPU the same seed gives the same network (when the run is
-stopped by ``steps``, not by a time limit).
+The pure mode of the loop shared with adaptation (:func:`volsr.ssr.fit.fit`: no anchor,
+no held-out guard): Adam, L1 loss (as EDSR and SMORE), cosine learning-rate decay over
+the run's progress (the larger of ``step / steps`` and ``elapsed / time_limit``). The
+networks are built with ``residual=True`` (:func:`volsr.ssr.config.build_net`): each
+predicts a correction that it adds to its own (pre-interpolated) input. Weights
+initialisation and patch sampling are seeded, so on the CPU the same seed gives the same
+network (when the run is stopped by ``steps``, not by a time limit). A non-finite loss is
+an error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from volsr.ssr.fit import fit
 from volsr.ssr.pairs import PairSampler
 
 __all__ = ["TrainResult", "refine", "torch_threads", "train_network"]
@@ -96,60 +96,21 @@ def train_network(net: Any, sampler: PairSampler, *, steps: int | None,
     Returns:
         A :class:`TrainResult`; ``net`` is left in eval mode.
     """
-    import torch
-    from tqdm.auto import tqdm
-
     if steps is None and time_limit is None:
         raise ValueError("give steps or time_limit")
-    rng = np.random.default_rng(seed)
-    net.to(device).train()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    bar = tqdm(total=steps, desc=desc, unit="step", disable=not show, leave=False,
-               dynamic_ncols=True)
-    t0 = time.perf_counter()
-    curve: list[float] = []
-    window: list[float] = []
-    loss_v, step, stopped = float("nan"), 0, "steps"
-    every = max(1, (steps or 1000) // 50)
-    try:
-        while steps is None or step < steps:
-            elapsed = time.perf_counter() - t0
-            if time_limit is not None and elapsed >= time_limit:
-                stopped = "time_limit"
-                break
-            frac = max(step / steps if steps else 0.0,
-                       elapsed / time_limit if time_limit else 0.0)
-            for g in opt.param_groups:
-                g["lr"] = lr * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0))))
-            xs, ys = sampler.sample(rng, batch_size)
-            x = torch.from_numpy(xs).to(device)
-            y = torch.from_numpy(ys).to(device)
-            loss = torch.nn.functional.l1_loss(refine(net, x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_v = float(loss.detach())
-            if not math.isfinite(loss_v):
-                from volsr.errors import VolsrError
+    res = fit(net, sampler.sample, _forward, steps=steps, seconds=time_limit,
+              batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress, desc=desc)
+    log.info("%s: %d steps in %.1f s, loss %.5f (stopped by %s)", desc, res.steps,
+             res.seconds, res.final_loss, res.stopped_by)
+    return TrainResult(steps=res.steps, seconds=res.seconds, final_loss=res.final_loss,
+                       stopped_by=res.stopped_by, loss_curve=res.loss_curve)
 
-                raise VolsrError(f"{desc}: the loss became {loss_v} at step {step + 1}; try a "
-                                 "lower learning rate or another seed")
-            step += 1
-            window.append(loss_v)
-            if step % every == 0:
-                curve.append(float(np.mean(window)))
-                window = []
-            bar.update(1)
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{loss_v:.4f}")
-    finally:
-        bar.close()
-        net.eval()
-    if window:
-        curve.append(float(np.mean(window)))
-    seconds = time.perf_counter() - t0
-    log.info("%s: %d steps in %.1f s, loss %.5f (stopped by %s)", desc, step, seconds,
-             loss_v, stopped)
-    return TrainResult(steps=step, seconds=seconds, final_loss=loss_v, stopped_by=stopped,
-                       loss_curve=curve)
+
+def _forward(net: Any, batch: tuple[np.ndarray, np.ndarray], device: Any
+             ) -> tuple[Any, Any]:
+    """``(refine(net, x), y)`` for a ``(inputs, targets)`` batch of ``(B, 1, h, w)``."""
+    import torch
+
+    x = torch.from_numpy(batch[0]).to(device)
+    y = torch.from_numpy(batch[1]).to(device)
+    return refine(net, x), y
