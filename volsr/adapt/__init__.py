@@ -8,7 +8,8 @@ rate, a pull toward the pretrained weights (L2-SP) and held-out slices.
 * :func:`adapt_to_scan`: the fine-tune on one scan (:mod:`volsr.adapt.scan`);
 * :class:`AdaptingPredictor`, :func:`adapting_predictor`: the inference-path predictor of
   ``volsr infer --adapt`` (:mod:`volsr.adapt.predictor`);
-* :func:`fine_tune`: the guarded training loop (:mod:`volsr.adapt.finetune`).
+* :func:`fine_tune`: the guarded mode of the training loop that ``volsr ssr`` shares
+  (:mod:`volsr.adapt.finetune` on :func:`volsr.ssr.fit.fit`).
 """
 
 from volsr.adapt.finetune import FineTuneResult, fine_tune
