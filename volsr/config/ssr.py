@@ -98,10 +98,14 @@ class SSRConfig(Section):
         profile_fallback: with ``auto``, what trains when the estimate is set aside:
             ``gaussian`` (that profile alone) or ``mixed`` (pairs of the Gaussian and of
             the rect profile of the header's thickness, half of each batch each; see
-            :func:`volsr.ssr.profile_choice.training_profiles`).
+            :func:`volsr.ssr.profile_choice.training_profiles`). Default ``mixed``: on
+            a rect scan (x4, fast budget, 128 crop) whose estimate was set aside, the
+            Gaussian alone scored 0.41 dB below the true profile, mixed 0.03 dB.
         profile_family_min_confidence: with ``auto``, an estimate in use whose
             ``family_confidence`` is below this also trains on the other family (its
-            width from the estimate), half of each batch each; 0: never.
+            width from the estimate), half of each batch each; 0: never. Default 0.1:
+            the wrong-family estimates measured had 0.03 and 0.094; mixed gained 0.08
+            and 0.015 dB over the estimate alone there.
     """
 
     budget: Literal["fast", "default", "thorough"] = "default"
@@ -130,8 +134,8 @@ class SSRConfig(Section):
     seed: int = 0
     profile: Literal["auto", "gaussian", "rect", "custom"] = "auto"
     profile_min_confidence: float = 0.05
-    profile_fallback: Literal["gaussian", "mixed"] = "gaussian"
-    profile_family_min_confidence: float = 0.0
+    profile_fallback: Literal["gaussian", "mixed"] = "mixed"
+    profile_family_min_confidence: float = 0.1
 
     def _check(self) -> None:
         if self.steps is not None:
