@@ -204,3 +204,78 @@ def test_cli_default_is_auto_and_the_sidecar_has_the_estimate(tmp_path):
     side = json.loads((tmp_path / "sr.nii.gz.volsr.json").read_text(encoding="utf-8"))
     assert side["settings"]["profile"] == "auto"
     assert side["profile_estimate"]["estimate"]["family"] == side["profile"]["kind"]
+
+
+def _est_record(family: str, width: float, fc: float, *, fallback: dict | None = None,
+                costs: dict | None = None) -> dict:
+    est = {"family": family, "thickness_mm": width, "gap_mm": 4.0 - width, "confidence": 0.4,
+           "family_confidence": fc, "costs": costs or {}}
+    return {"estimate": est, "used": fallback is None, "min_confidence": 0.05,
+            "fallback": fallback}
+
+
+def test_training_profiles_one_when_confident_two_when_not():
+    from volsr.errors import ConfigError
+    from volsr.ssr.profile import build_profile
+    from volsr.ssr.profile_choice import training_profiles
+
+    acq = analyze_header(np.diag([1.0, 1.0, 4.0, 1.0]))
+    gauss = build_profile("gaussian", thickness=4.4)
+    # a given profile, or a confident estimate: that profile alone
+    assert training_profiles(acq, gauss, None, fallback="mixed",
+                             family_min_confidence=0.5) == [gauss]
+    rec = _est_record("gaussian", 4.4, 0.6)
+    assert training_profiles(acq, gauss, rec, fallback="mixed",
+                             family_min_confidence=0.5) == [gauss]
+    assert rec["hedge"] is None and rec["trained_on"] == [gauss.to_dict()]
+    # ambiguous family: the other family too, at the same standard deviation ...
+    rec = _est_record("gaussian", 4.4, 0.1)
+    got = training_profiles(acq, gauss, rec, family_min_confidence=0.5)
+    assert [p.kind for p in got] == ["gaussian", "rect"] and rec["hedge"] == "family"
+    assert profile_std("rect", got[1].thickness) == pytest.approx(profile_std("gaussian", 4.4))
+    assert rec["trained_on"] == [p.to_dict() for p in got]
+    assert rec["family_min_confidence"] == 0.5
+    # ... or at its own best width in the estimate's costs when that is inside the range
+    costs = {"rect": [[4.0, 0.3], [5.0, 0.1], [6.0, 0.3]], "gaussian": [[4.0, 0.05]]}
+    rec = _est_record("gaussian", 4.4, 0.1, costs=costs)
+    got = training_profiles(acq, gauss, rec, family_min_confidence=0.5)
+    assert got[1].kind == "rect" and got[1].thickness == pytest.approx(5.0)
+    # threshold 0 (the default): never on the family
+    assert training_profiles(acq, gauss, _est_record("gaussian", 4.4, 0.0)) == [gauss]
+    # estimate set aside: Gaussian alone, or (mixed) Gaussian and rect of the header thickness
+    fb = build_profile("gaussian", thickness=4.0)
+    rec = _est_record("rect", 2.4, 0.4, fallback=fb.to_dict())
+    assert training_profiles(acq, fb, rec, fallback="gaussian") == [fb]
+    assert rec["hedge"] is None
+    got = training_profiles(acq, fb, rec, fallback="mixed")
+    assert [p.to_dict() for p in got] == [fb.to_dict(), {"kind": "rect", "thickness_mm": 4.0}]
+    assert rec["hedge"] == "fallback" and rec["trained_on"] == [p.to_dict() for p in got]
+    with pytest.raises(ConfigError, match="fallback"):
+        training_profiles(acq, fb, rec, fallback="both")
+
+
+@pytest.mark.parametrize("settings, hedge", [
+    ({"profile_min_confidence": 1.0, "profile_fallback": "mixed"}, "fallback"),
+    ({"profile_family_min_confidence": 1.0}, "family")])
+def test_ssr_trains_on_two_profiles_and_records_them(small_lr, tmp_path, settings, hedge):
+    res = self_super_resolve(small_lr, save_weights=tmp_path / "w", **settings, **TINY)
+    rep = res.report
+    rec = rep["profile_estimate"]
+    assert rec["hedge"] == hedge and len(rec["trained_on"]) == 2
+    assert rep["trained_on"] == rec["trained_on"]
+    assert {p["kind"] for p in rep["trained_on"]} == {"gaussian", "rect"}
+    assert rep["trained_on"][0] == rep["profile"]  # the profile used comes first
+    for role in ("saa", "ssr"):
+        kinds = [p["profile"]["kind"] for p in rep["training"][role]["pairs"]]
+        assert kinds == [rep["trained_on"][0]["kind"]] * 2 + [rep["trained_on"][1]["kind"]] * 2
+    assert rep["settings"][next(iter(settings))] == next(iter(settings.values()))
+    assert np.isfinite(res.volume.data).all()
+    json.dumps(rep)
+
+
+def test_single_profile_runs_are_unchanged_by_the_hedge_settings(small_lr):
+    a = self_super_resolve(small_lr, **TINY)
+    b = self_super_resolve(small_lr, profile_fallback="mixed", **TINY)  # estimate confident
+    assert a.report["trained_on"] == b.report["trained_on"] == [a.report["profile"]]
+    assert a.report["profile_estimate"]["hedge"] is None
+    assert np.array_equal(a.volume.data, b.volume.data)

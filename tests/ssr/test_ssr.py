@@ -544,3 +544,23 @@ def test_saved_model_runs_through_the_inference_path_in_ram_or_memory_mapped(tmp
     assert list(tmp_path.iterdir()) == []  # the scratch file is unlinked at once
     np.testing.assert_allclose(mapped.data, ram.data, atol=1e-5, rtol=0)
     np.testing.assert_array_equal(mapped.affine, ram.affine)
+
+
+def test_sampler_of_two_profiles_gives_each_half_of_every_batch(rng):
+    hr = _poisoned(rng)
+    acq = analyze_header(np.diag([1.0, 1.0, 4.0, 1.0]))
+    profs = [build_profile("gaussian", thickness=4.0), build_profile("rect", thickness=4.0)]
+    one = build_sampler(hr, acq, profs[0], "aliased_to_sharp", patch_size=8, fg_fraction=0.0)
+    two = build_sampler(hr, acq, profs, "aliased_to_sharp", patch_size=8, fg_fraction=0.0)
+    assert len(two.stacks) == 2 * len(one.stacks) and len(two.groups) == 2
+    assert [i["profile"]["kind"] for i in two.info] == ["gaussian"] * 2 + ["rect"] * 2
+    for a, b in zip(one.stacks, two.stacks[:2]):  # the first profile's pairs are unchanged
+        assert np.array_equal(a.inputs, b.inputs) and np.array_equal(a.targets, b.targets)
+    assert not np.allclose(two.stacks[0].inputs, two.stacks[2].inputs)
+    _, _, meta = two.sample(np.random.default_rng(0), 10, return_meta=True)
+    assert [m["stack"] < 2 for m in meta] == [True, False] * 5
+    # one profile given as a list samples exactly as given alone
+    alone = build_sampler(hr, acq, [profs[0]], "aliased_to_sharp", patch_size=8, fg_fraction=0.0)
+    xa, ya = one.sample(np.random.default_rng(3), 6)
+    xb, yb = alone.sample(np.random.default_rng(3), 6)
+    assert np.array_equal(xa, xb) and np.array_equal(ya, yb)

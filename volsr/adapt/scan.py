@@ -29,8 +29,7 @@ from volsr.errors import ConfigError, InputError
 from volsr.io.volume import Volume
 from volsr.ssr.header import Acquisition, analyze_header
 from volsr.ssr.lr_pairs import build_lr_sampler
-from volsr.ssr.profile import build_profile
-from volsr.ssr.profile_choice import choose_profile
+from volsr.ssr.profile_choice import choose_profile, training_profiles
 
 __all__ = [
     "MIN_INPLANE",
@@ -64,7 +63,10 @@ class AdaptSettings:
             profile alone) or ``mixed`` (pairs of the Gaussian and of the rect profile of
             the same width, as the pretrained model saw both; the default: on a rect
             scan, x4, Gaussian alone lost 0.18 dB to the unadapted model, mixed gained
-            0.14 dB).
+            0.14 dB). Shared with ``volsr ssr``
+            (:func:`volsr.ssr.profile_choice.training_profiles`).
+        family_min_confidence: an estimate in use whose ``family_confidence`` is below
+            this also trains on the other family (0, the default: never).
         lr, l2sp, batch_size, patch: learning rate, weight of the pull toward the
             pretrained weights, patches per step, largest HR patch side.
         heldout_every: every so many slices is held out (at least one slice).
@@ -77,6 +79,7 @@ class AdaptSettings:
     profile: str = "auto"
     min_confidence: float = 0.05
     fallback: str = "mixed"
+    family_min_confidence: float = 0.0
     lr: float = 1e-3
     l2sp: float = 1e-3
     batch_size: int = 8
@@ -92,6 +95,9 @@ class AdaptSettings:
             raise ConfigError(f"--adapt-seconds must be > 0, got {self.seconds}")
         if self.fallback not in ("gaussian", "mixed"):
             raise ConfigError(f"fallback must be gaussian or mixed, got {self.fallback!r}")
+        if not 0.0 <= self.family_min_confidence <= 1.0:
+            raise ConfigError("family_min_confidence must be in [0, 1], got "
+                              f"{self.family_min_confidence}")
         if self.steps is not None and self.steps < 1:
             raise ConfigError(f"adaptation steps must be >= 1, got {self.steps}")
 
@@ -183,9 +189,8 @@ def adapt_to_scan(volume: Volume, net: Any, normalization: Any,
     warnings = list(acq.warnings)
     for w in warnings:
         log.warning("%s", w)
-    profiles = [prof]
-    if estimate is not None and estimate.get("fallback") is not None and s.fallback == "mixed":
-        profiles.append(build_profile("rect", thickness=acq.thickness))
+    profiles = training_profiles(acq, prof, estimate, fallback=s.fallback,
+                                 family_min_confidence=s.family_min_confidence)
     norm = fit_normalization(volume.data, normalization)
     hr = ((volume.data[0].astype(np.float32) - np.float32(norm.offset))
           / np.float32(norm.scale)).astype(np.float32)

@@ -112,13 +112,22 @@ class PairSampler:
         fg_fraction: probability that a patch is centred on a foreground pixel.
         flips: random flips of both image axes.
         info: per-stack description (angle, degraded voxel axis), for provenance.
+        groups: per-stack group number (e.g. the slice profile it was made with). With
+            several groups, patch ``b`` of a batch comes from group ``b mod G`` (each group
+            an equal share of every batch), from a random stack of it; with one group
+            (the default) sampling is as it always was.
     """
 
     def __init__(self, stacks: Sequence[_Stack], *, patch_size: int, fg_fraction: float = 0.8,
-                 flips: bool = True, info: Sequence[dict] = ()) -> None:
+                 flips: bool = True, info: Sequence[dict] = (),
+                 groups: Sequence[int] | None = None) -> None:
         if not stacks:
             raise ValueError("PairSampler needs at least one stack")
+        if groups is not None and len(groups) != len(stacks):
+            raise ValueError(f"{len(groups)} group numbers for {len(stacks)} stacks")
         self.stacks = list(stacks)
+        labels = [0] * len(self.stacks) if groups is None else [int(g) for g in groups]
+        self.groups = [[i for i, g in enumerate(labels) if g == u] for u in sorted(set(labels))]
         self.fg_fraction = float(fg_fraction)
         self.flips = bool(flips)
         self.info = list(info)
@@ -149,7 +158,7 @@ class PairSampler:
         ys = np.empty_like(xs)
         meta = []
         for b in range(batch):
-            s = int(rng.integers(len(self.stacks)))
+            s = self._pick(rng, b)
             st = self.stacks[s]
             k_n, h, w = st.inputs.shape
             if st.centres is not None and rng.random() < self.fg_fraction:
@@ -177,6 +186,14 @@ class PairSampler:
         return (xs, ys, meta) if return_meta else (xs, ys)
 
 
+    def _pick(self, rng: np.random.Generator, b: int) -> int:
+        """The stack of patch ``b``: a random one (of group ``b mod G`` with G groups)."""
+        if len(self.groups) == 1:
+            return int(rng.integers(len(self.stacks)))
+        group = self.groups[b % len(self.groups)]
+        return group[int(rng.integers(len(group)))]
+
+
 def _rotate_slices(arr: np.ndarray, angle: float, through: int, order: int) -> np.ndarray:
     from scipy import ndimage
 
@@ -201,7 +218,8 @@ def _foreground(hr: np.ndarray) -> np.ndarray | None:
         return None
 
 
-def build_sampler(hr: np.ndarray, acq: Acquisition, profile: SliceProfile, task: str, *,
+def build_sampler(hr: np.ndarray, acq: Acquisition,
+                  profile: SliceProfile | Sequence[SliceProfile], task: str, *,
                   patch_size: int = 48, angles: Sequence[float] = (0.0,),
                   fg_fraction: float = 0.8, flips: bool = True) -> PairSampler:
     """Precompute the pair stacks of ``task`` from a normalised scan.
@@ -209,7 +227,8 @@ def build_sampler(hr: np.ndarray, acq: Acquisition, profile: SliceProfile, task:
     Args:
         hr: the (normalised) scan, 3D ``(X, Y, Z)``, on its own grid.
         acq: its thick-slice geometry (:func:`volsr.ssr.header.analyze_header`).
-        profile: the slice profile.
+        profile: the slice profile, or several: pairs of each (one group of stacks per
+            profile, an equal share of every batch; see :class:`PairSampler`).
         task: ``"aliased_to_blurred"``, ``"blurred_to_sharp"`` or ``"aliased_to_sharp"``
             (see the module docstring; the older names are accepted).
         patch_size: patch side in pixels.
@@ -224,8 +243,25 @@ def build_sampler(hr: np.ndarray, acq: Acquisition, profile: SliceProfile, task:
     if hr.ndim != 3:
         raise ValueError(f"expected a 3D array, got shape {hr.shape}")
     hr = np.asarray(hr, dtype=np.float32)
-    t = acq.axis
     mask0 = _foreground(hr) if fg_fraction > 0 else None
+    profiles = [profile] if isinstance(profile, SliceProfile) else list(profile)
+    if not profiles:
+        raise ValueError("build_sampler needs at least one slice profile")
+    stacks, info, groups = [], [], []
+    for g, prof in enumerate(profiles):
+        st, inf = _stacks(hr, mask0, acq, prof, task, angles)
+        stacks += st
+        info += [{**i, "profile": prof.to_dict()} if len(profiles) > 1 else i for i in inf]
+        groups += [g] * len(st)
+    log.debug("%s pairs: %d stacks of %s", task, len(stacks), stacks[0].inputs.shape)
+    return PairSampler(stacks, patch_size=patch_size, fg_fraction=fg_fraction, flips=flips,
+                       info=info, groups=groups)
+
+
+def _stacks(hr: np.ndarray, mask0: np.ndarray | None, acq: Acquisition, profile: SliceProfile,
+            task: str, angles: Sequence[float]) -> tuple[list[_Stack], list[dict]]:
+    """The pair stacks of one profile: per angle, per degraded in-plane axis."""
+    t = acq.axis
     stacks, info = [], []
     for angle in angles:
         src, mask = hr, mask0
@@ -251,6 +287,4 @@ def build_sampler(hr: np.ndarray, acq: Acquisition, profile: SliceProfile, task:
             stacks.append(_Stack(_layout(inp, order), _layout(tgt, order), centres))
             info.append({"angle_deg": float(angle), "degraded_axis": int(a),
                          "factor": float(factor)})
-    log.debug("%s pairs: %d stacks of %s", task, len(stacks), stacks[0].inputs.shape)
-    return PairSampler(stacks, patch_size=patch_size, fg_fraction=fg_fraction, flips=flips,
-                       info=info)
+    return stacks, info

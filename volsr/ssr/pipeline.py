@@ -56,7 +56,7 @@ from volsr.ssr.config import SSRConfig, build_net, zero_last_conv
 from volsr.ssr.header import analyze_header
 from volsr.ssr.model import SSRModel, TrainedNet, apply_to_slices
 from volsr.ssr.pairs import CASCADE_TASK, build_sampler
-from volsr.ssr.profile_choice import choose_profile
+from volsr.ssr.profile_choice import choose_profile, training_profiles
 from volsr.ssr.train import torch_threads, train_network
 
 __all__ = ["SSRResult", "self_super_resolve"]
@@ -168,6 +168,8 @@ def self_super_resolve(
         given = slice_thickness is not None or slice_gap is not None
         acq, prof, estimate = choose_profile(volume, acq, cfg, thickness_given=given,
                                              kernel=profile_kernel, step=profile_step)
+        profiles = training_profiles(acq, prof, estimate, fallback=cfg.profile_fallback,
+                                     family_min_confidence=cfg.profile_family_min_confidence)
         t_prof = time.perf_counter() - t_prof
         if scale is not None or target_spacing is not None or reference is not None:
             plan_output_grid(volume.grid, scale=scale, target_spacing=target_spacing,
@@ -196,7 +198,7 @@ def self_super_resolve(
             if role == "ssr" and "saa" in training:
                 limit_r = _ssr_time_limit(plan, training["saa"]["seconds"])
             nets[role], training[role] = _train_one(
-                role, task, hr, acq, prof, cfg, net_seed, dev, steps_r, limit_r, progress,
+                role, task, hr, acq, profiles, cfg, net_seed, dev, steps_r, limit_r, progress,
                 before=nets["saa"] if role == "ssr" else None)
             timings[f"train_{role}_s"] = round(training[role]["seconds"], 3)
 
@@ -213,6 +215,7 @@ def self_super_resolve(
         timings["total_s"] = round(time.perf_counter() - t_start, 3)
         report = _report(acq, prof, cfg, norm, nets, training, dev, timings, out, save_weights)
         report["profile_estimate"] = estimate
+        report["trained_on"] = [p.to_dict() for p in profiles]
         return SSRResult(volume=out, report=report, model=ssr_model)
 
 
@@ -272,11 +275,13 @@ def _ssr_time_limit(plan: dict[str, tuple[int | None, float | None]], saa_second
     return max(limit, limit + plan["saa"][1] - saa_seconds)
 
 
-def _train_one(role: str, task: str, hr: np.ndarray, acq: Any, prof: Any, cfg: SSRConfig,
+def _train_one(role: str, task: str, hr: np.ndarray, acq: Any, profiles: list[Any],
+               cfg: SSRConfig,
                seed: int, dev: Any, steps: int | None, limit: float | None,
                progress: bool | None,
                before: TrainedNet | None = None) -> tuple[TrainedNet, dict[str, Any]]:
-    """Train one network; ``before`` (the trained SAA) is first run over the inputs."""
+    """Train one network on pairs of ``profiles`` (one, or several sharing each batch);
+    ``before`` (the trained SAA) is first run over the inputs."""
     import torch
 
     torch.manual_seed(seed)
@@ -285,7 +290,8 @@ def _train_one(role: str, task: str, hr: np.ndarray, acq: Any, prof: Any, cfg: S
     if cfg.identity_init:
         zero_last_conv(net)
     drawn = np.random.default_rng(cfg.seed).uniform(0.0, 90.0, int(cfg.random_angles))
-    sampler = build_sampler(hr, acq, prof, task, patch_size=cfg.patch_size,
+    sampler = build_sampler(hr, acq, profiles[0] if len(profiles) == 1 else profiles, task,
+                            patch_size=cfg.patch_size,
                             angles=(*cfg.angles, *drawn.tolist()), fg_fraction=cfg.fg_fraction)
     if before is not None and task == "aliased_to_sharp":
         with torch.inference_mode():
