@@ -184,7 +184,8 @@ def adapt_to_scan(volume: Volume, net: Any, normalization: Any,
     s = settings or AdaptSettings()
     t0 = time.perf_counter()
     acq = scan_acquisition(volume)
-    cfg = SSRConfig.preset("fast", profile=s.profile, profile_min_confidence=s.min_confidence)
+    cfg = SSRConfig.preset("fast", profile=s.profile, profile_min_confidence=s.min_confidence,
+                           profile_fallback=s.fallback)
     acq, prof, estimate = choose_profile(volume, acq, cfg)
     warnings = list(acq.warnings)
     for w in warnings:

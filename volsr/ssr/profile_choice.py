@@ -90,8 +90,11 @@ def choose_profile(volume: Volume, acq: Acquisition, cfg: SSRConfig, *,
     if est is not None:
         why = (f"low confidence {est.confidence:.2f} < {cfg.profile_min_confidence:g}: "
                f"{est.family} {est.thickness:.3g} mm")
-    msg = (f"no usable slice-profile estimate ({why}); using the Gaussian profile, FWHM "
-           f"{acq.thickness:.4g} mm (give --profile / --slice-thickness to choose)")
+    using = (f"training on pairs of both the Gaussian and the rect profile, "
+             f"{acq.thickness:.4g} mm" if cfg.profile_fallback == "mixed" else
+             f"using the Gaussian profile, FWHM {acq.thickness:.4g} mm")
+    msg = (f"no usable slice-profile estimate ({why}); {using} (give --profile / "
+           "--slice-thickness to choose)")
     return replace(acq, warnings=(*acq.warnings, msg)), fallback, record
 
 
