@@ -40,6 +40,14 @@ def manifest_cases(split: str, manifest: Path | None = None) -> list[Any]:
     return out
 
 
+def validation_and_extra(extra: list[str]) -> list[tuple[str, Any]]:
+    """``(id, path)`` of the validation volumes and of the ``extra`` shared scans that exist."""
+    out: list[tuple[str, Any]] = [(c.id, c.hr) for c in manifest_cases("validation")]
+    out += [(name, SHARED_DATA / f"{name}.nii.gz") for name in extra
+            if (SHARED_DATA / f"{name}.nii.gz").exists()]
+    return out
+
+
 def shared_volumes(pattern: str = "*.nii.gz") -> list[Path]:
     """Volumes in ../shared/data, or exit 0 with a note when it is absent."""
     if not SHARED_DATA.is_dir():

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 import torch
-from _common import SHARED_DATA, manifest_cases, table
+from _common import SHARED_DATA, table, validation_and_extra
 
 from volsr.adapt import adapting_predictor
 from volsr.benchmark.runner import crop_center
@@ -39,14 +39,6 @@ def _value(text: str) -> object:
         except ValueError:
             pass
     return text
-
-
-def volumes(extra: list[str]) -> list[tuple[str, object]]:
-    """``(id, path)`` of the validation volumes and the extra shared scans."""
-    out = [(c.id, c.hr) for c in manifest_cases("validation")]
-    out += [(name, SHARED_DATA / f"{name}.nii.gz") for name in extra
-            if (SHARED_DATA / f"{name}.nii.gz").exists()]
-    return out
 
 
 def main() -> None:
@@ -76,7 +68,7 @@ def main() -> None:
     adapt = adapting_predictor(base, seconds=args.adapt_seconds, profile="auto", **extra)
     rows = []
     t_all = time.perf_counter()
-    for vid, path in volumes(args.extra):
+    for vid, path in validation_and_extra(args.extra):
         if args.only and vid not in args.only:
             continue
         truth = crop_center(load_volume(path), args.max_size)

@@ -31,15 +31,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import SHARED_DATA, manifest_cases, table
-
-
-def volumes(extra: list[str]) -> list[tuple[str, Any]]:
-    """``(id, path)`` of the validation volumes and the extra shared scans."""
-    out = [(c.id, c.hr) for c in manifest_cases("validation")]
-    out += [(name, SHARED_DATA / f"{name}.nii.gz") for name in extra
-            if (SHARED_DATA / f"{name}.nii.gz").exists()]
-    return out
+from _common import SHARED_DATA, table, validation_and_extra
 
 
 def _ssr(lr: Any, truth: Any, args: argparse.Namespace, **given: Any) -> dict[str, Any]:
@@ -116,7 +108,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)  # B-spline too
     rows: list[dict[str, Any]] = []
     t_all = time.perf_counter()
-    for vid, path in volumes(args.extra):
+    for vid, path in validation_and_extra(args.extra):
         if args.only and vid not in args.only:
             continue
         truth = crop_center(load_volume(path), args.max_size)
