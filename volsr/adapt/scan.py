@@ -29,7 +29,7 @@ from volsr.errors import ConfigError, InputError
 from volsr.io.volume import Volume
 from volsr.ssr.header import Acquisition, analyze_header
 from volsr.ssr.lr_pairs import build_lr_sampler
-from volsr.ssr.profile_choice import choose_profile, training_profiles
+from volsr.ssr.profile_choice import FALLBACKS, choose_profile, training_profiles
 
 __all__ = [
     "MIN_INPLANE",
@@ -93,8 +93,9 @@ class AdaptSettings:
             raise ConfigError(f"--profile must be auto, rect or gaussian, got {self.profile!r}")
         if not self.seconds > 0:
             raise ConfigError(f"--adapt-seconds must be > 0, got {self.seconds}")
-        if self.fallback not in ("gaussian", "mixed"):
-            raise ConfigError(f"fallback must be gaussian or mixed, got {self.fallback!r}")
+        if self.fallback not in FALLBACKS:
+            raise ConfigError(f"fallback must be one of {', '.join(FALLBACKS)}, got "
+                              f"{self.fallback!r}")
         if not 0.0 <= self.family_min_confidence <= 1.0:
             raise ConfigError("family_min_confidence must be in [0, 1], got "
                               f"{self.family_min_confidence}")

@@ -290,8 +290,7 @@ def _train_one(role: str, task: str, hr: np.ndarray, acq: Any, profiles: list[An
     if cfg.identity_init:
         zero_last_conv(net)
     drawn = np.random.default_rng(cfg.seed).uniform(0.0, 90.0, int(cfg.random_angles))
-    sampler = build_sampler(hr, acq, profiles[0] if len(profiles) == 1 else profiles, task,
-                            patch_size=cfg.patch_size,
+    sampler = build_sampler(hr, acq, profiles, task, patch_size=cfg.patch_size,
                             angles=(*cfg.angles, *drawn.tolist()), fg_fraction=cfg.fg_fraction)
     if before is not None and task == "aliased_to_sharp":
         with torch.inference_mode():
