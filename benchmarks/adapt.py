@@ -10,7 +10,7 @@ model as it is, and by the model adapted to the scan (what ``volsr infer --adapt
 Scores: volsr.metrics.evaluate inside the truth's automatic foreground mask, as
 benchmarks/default_model.py. Prints one row per case and the targets' summary.
 
-Usage: python benchmarks/adapt.py [--model NAME | --weights DIR] [--max-size 128]
+Usage: python benchmarks/adapt.py [--model NAME | --weights DIR] [--max-size 128] [--true-profile]
        [--adapt-seconds S] [--threads 1] [--set lr=1e-4 l2sp=1e-3] [--json FILE]
 """
 
@@ -54,6 +54,8 @@ def main() -> None:
     ap.add_argument("--adapt-seconds", type=float, default=None)
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="further adaptation settings (lr, l2sp, batch_size, ...)")
+    ap.add_argument("--true-profile", action="store_true",
+                    help="give adaptation the true profile (the ceiling of profile estimation)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--max-size", type=int, default=None, help="centre crop (voxels/axis)")
     ap.add_argument("--json", default=None, help="also write the rows here")
@@ -65,7 +67,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     extra = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
     base = load_predictor(args.model, args.weights, device="cpu")
-    adapt = adapting_predictor(base, seconds=args.adapt_seconds, profile="auto", **extra)
+    adapters = {p: adapting_predictor(base, seconds=args.adapt_seconds,
+                                      profile=p if args.true_profile else "auto", **extra)
+                for p in args.profiles}
     rows = []
     t_all = time.perf_counter()
     for vid, path in validation_and_extra(args.extra):
@@ -75,11 +79,12 @@ def main() -> None:
         mask = foreground_mask(truth.data[0])
         for profile in args.profiles:
             lr = ThickSlice(axis=2, factor=args.factor, profile=profile)(truth)
+            adapt = adapters[profile]
             row: dict = {"volume": vid, "shape": "x".join(map(str, lr.spatial_shape)),
                          "profile": profile}
             for key, run in (("bspline", lambda v, g: super_resolve(v, "bspline", reference=g)),
                              ("model", lambda v, g: base.run(v, reference=g)),
-                             ("adapt", lambda v, g: adapt.run(v, reference=g))):
+                             ("adapt", lambda v, g, a=adapt: a.run(v, reference=g))):
                 t0 = time.perf_counter()
                 sr = run(lr, truth.grid)
                 row[f"{key} s"] = time.perf_counter() - t0
@@ -106,7 +111,7 @@ def main() -> None:
     total = time.perf_counter() - t_all
     print(f"\n{args.model or args.weights or 'volsr infer default'}, x{args.factor:g}, "
           f"{torch.get_num_threads()} thread(s), crop {args.max_size or 'none'}, adaptation "
-          f"{adapt.settings.to_dict()}, {total:.0f} s in all\n")
+          f"{next(iter(adapters.values())).settings.to_dict()}, {total:.0f} s in all\n")
     print(table(rows, ["volume", "shape", "profile", "bspline PSNR", "model PSNR", "adapt PSNR",
                        "model - bspline dB", "adapt - model dB", "adapt - bspline dB",
                        "bspline SSIM", "model SSIM", "adapt SSIM", "adapted", "steps",

@@ -128,3 +128,18 @@ def test_budget_and_schedule():
     assert lr_factor(4, 0.0, warmup=10, clamp=True) == pytest.approx(0.5)
     assert lr_factor(0, 0.99, warmup=10, clamp=True) == 0.01
     assert lr_factor(100, 1.0, warmup=10) == pytest.approx(0.01)
+
+
+def test_bfloat16_steps_train_and_hand_back_float32_contiguous_weights():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1),
+                              torch.nn.Conv2d(4, 1, 3, padding=1))
+    before = heldout_loss(net, [_sampler(2.0)(np.random.default_rng(9), 16)], _forward)
+    res = fit(net, _sampler(2.0), _forward, steps=150, batch_size=8, lr=2e-2,
+              dtype=torch.bfloat16)
+    after = heldout_loss(net, [_sampler(2.0)(np.random.default_rng(9), 16)], _forward)
+    assert res.steps == 150
+    assert after < 0.5 * before
+    for p in net.parameters():
+        assert p.dtype == torch.float32
+        assert p.is_contiguous()  # not left in channels-last memory (safetensors needs this)

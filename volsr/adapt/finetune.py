@@ -82,7 +82,8 @@ def fine_tune(net: Any, sampler: LRPairSampler, heldout: Sequence[LRBatch], *,
               seconds: float | None, steps: int | None = None, lr: float = 1e-4,
               l2sp: float = 1e-3, batch_size: int = 8, checks: int = 4, seed: int = 0,
               device: Any = "cpu", warmup: int = 10, min_gain: float = 1e-3,
-              on_step: Callable[[int], None] | None = None) -> FineTuneResult:
+              on_step: Callable[[int], None] | None = None, dtype: Any = None
+              ) -> FineTuneResult:
     """Fine-tune ``net`` in place; on return it holds the kept (best held-out) state.
 
     Args:
@@ -99,6 +100,8 @@ def fine_tune(net: Any, sampler: LRPairSampler, heldout: Sequence[LRBatch], *,
         min_gain: the kept state must lower the held-out L1 by at least this fraction of
             the pretrained one (else the pretrained state is kept: noise is no gain).
         on_step: called after every step (progress bars, tests).
+        dtype: autocast dtype of the training steps (None: float32; see
+            :func:`volsr.ssr.fit.fit`).
 
     Returns:
         A :class:`FineTuneResult`; ``net`` is left in eval mode.
@@ -109,7 +112,7 @@ def fine_tune(net: Any, sampler: LRPairSampler, heldout: Sequence[LRBatch], *,
               batch_size=batch_size, lr=lr, seed=seed, device=device, warmup=warmup,
               clamp_floor=True, l2sp=l2sp, grad_clip=1.0,
               guard=Guard(heldout, checks=checks, min_gain=min_gain), on_nonfinite="stop",
-              desc="adaptation", on_step=on_step)
+              desc="adaptation", on_step=on_step, dtype=dtype)
     before, after = res.heldout_before, res.heldout_after
     assert before is not None and after is not None  # a guarded fit scores the held-out set
     out = FineTuneResult(adapted=res.changed, steps=res.steps, best_step=res.best_step,

@@ -47,6 +47,25 @@ MIN_INPLANE = 32
 """Fewest pixels along each in-plane axis for in-plane training pairs."""
 MIN_SLICES = 3
 """Fewest slices: some to train on, one held out."""
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def training_dtype(precision: str, device: Any) -> Any:
+    """The autocast dtype of adaptation's training steps (None: float32)."""
+    import torch
+
+    from volsr.inference.sliding import cpu_has_native_bf16
+
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    dev = torch.device(device)
+    if dev.type == "cpu" and cpu_has_native_bf16():
+        return torch.bfloat16
+    if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,10 @@ class AdaptSettings:
         heldout_every: every so many slices is held out (at least one slice).
         heldout_batches: fixed held-out batches of ``batch_size`` patches.
         seed: seed of sampling (training and held-out).
+        precision: arithmetic of the training steps: ``auto`` (bfloat16 autocast where
+            the device computes it natively: a CPU with AVX512-BF16/AMX, a CUDA GPU with
+            bfloat16; float32 elsewhere), ``bf16`` or ``fp32``. Weights and the held-out
+            scoring stay float32.
     """
 
     seconds: float = 120.0
@@ -87,6 +110,7 @@ class AdaptSettings:
     heldout_every: int = 5
     heldout_batches: int = 8
     seed: int = 0
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.profile not in ("auto", "rect", "gaussian"):
@@ -99,6 +123,9 @@ class AdaptSettings:
         if not 0.0 <= self.family_min_confidence <= 1.0:
             raise ConfigError("family_min_confidence must be in [0, 1], got "
                               f"{self.family_min_confidence}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"adaptation precision must be one of {', '.join(PRECISIONS)}, "
+                              f"got {self.precision!r}")
         if self.steps is not None and self.steps < 1:
             raise ConfigError(f"adaptation steps must be >= 1, got {self.steps}")
 
@@ -210,8 +237,10 @@ def adapt_to_scan(volume: Volume, net: Any, normalization: Any,
              "/ %d held-out slices, %.0f s", acq.axis, acq.factor, prof.kind, prof.thickness,
              train_idx.size, held_idx.size, s.seconds)
     tuned = copy.deepcopy(net)
+    dtype = training_dtype(s.precision, device)
     res = fine_tune(tuned, train, heldout, seconds=s.seconds, steps=s.steps, lr=s.lr,
-                    l2sp=s.l2sp, batch_size=s.batch_size, seed=s.seed, device=device)
+                    l2sp=s.l2sp, batch_size=s.batch_size, seed=s.seed, device=device,
+                    dtype=dtype)
     record = {
         **res.to_dict(),
         "prepare_seconds": round(t_prep, 3),
@@ -223,6 +252,7 @@ def adapt_to_scan(volume: Volume, net: Any, normalization: Any,
                   "heldout_patches": s.heldout_batches * s.batch_size,
                   "patch": [train.rows, train.cols], "context": train.context},
         "settings": s.to_dict(),
+        "training_dtype": str(dtype or "torch.float32").removeprefix("torch."),
         "warnings": warnings,
     }
     if not res.adapted:
