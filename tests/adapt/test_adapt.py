@@ -103,3 +103,30 @@ def test_saved_weights_reload_and_give_the_same_output(lraxis_weights, phantom, 
     assert again.model_name == "lraxis_2d"
     assert again.weights.training["adaptation"]["adapted"] is True
     np.testing.assert_allclose(again.run(lr, reference=truth.grid).data, out.data, atol=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_both_training_precisions_adapt_and_are_recorded(lraxis_weights, phantom, precision):
+    _, lr = phantom
+    base = load_predictor(None, lraxis_weights, device="cpu")
+    res = adapt_to_scan(lr, base.model, base.normalization,
+                        AdaptSettings(**FAST, precision=precision))
+    rec = res.record
+    assert rec["training_dtype"] == {"fp32": "float32", "bf16": "bfloat16"}[precision]
+    assert rec["adapted"] is True
+    assert rec["heldout_l1_after"] < rec["heldout_l1_before"]
+    for p in res.net.parameters():  # weights stay float32, in plain memory order
+        assert p.dtype.is_floating_point and p.element_size() == 4 and p.is_contiguous()
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(ConfigError, match="precision"):
+        AdaptSettings(precision="fp16")
+
+
+def test_precision_fp32_for_inference_also_trains_in_float32(lraxis_weights, phantom):
+    truth, lr = phantom
+    base = load_predictor(None, lraxis_weights, device="cpu", precision="fp32")
+    pred = adapting_predictor(base, **FAST)
+    pred.run(lr, reference=truth.grid)
+    assert pred.record()["adaptation"]["training_dtype"] == "float32"

@@ -37,8 +37,9 @@ def _sidecar(path):
 def test_adapt_writes_the_record_and_reusable_weights(lraxis_weights, lr_path, tmp_path):
     out, plain, saved = tmp_path / "a.nii.gz", tmp_path / "p.nii.gz", tmp_path / "w"
     r = runner.invoke(app, ["infer", str(lr_path), "-o", str(out), "--weights",
-                            str(lraxis_weights), "--adapt", "--adapt-seconds", "4",
-                            "--save-weights", str(saved), "--device", "cpu"])
+                            str(lraxis_weights), "--adapt", "--adapt-seconds", "30",
+                            "--adapt-steps", "25", "--save-weights", str(saved),
+                            "--device", "cpu"])
     assert r.exit_code == 0, r.output
     rec = _sidecar(out)
     ad = rec["predictor"]["adaptation"]
@@ -47,6 +48,8 @@ def test_adapt_writes_the_record_and_reusable_weights(lraxis_weights, lr_path, t
     assert ad["profile"]["used"]["kind"] in ("gaussian", "rect")
     assert "estimate" in ad["profile"]
     assert rec["settings"]["options"]["adapt"] is True
+    assert rec["settings"]["options"]["adapt_steps"] == 25
+    assert ad["steps"] == 25 and ad["stopped_by"] == "steps"
     assert (saved / "model.safetensors").is_file()
     r = runner.invoke(app, ["infer", str(lr_path), "-o", str(plain), "--weights",
                             str(lraxis_weights), "--device", "cpu"])
@@ -89,6 +92,12 @@ def test_adapt_flags_need_adapt_and_a_grid_taking_model(lraxis_weights, lr_path,
     o = str(tmp_path / "o.nii.gz")
     r = runner.invoke(app, ["infer", str(lr_path), "-o", o, "--profile", "rect"])
     assert r.exit_code == 2 and "go with --adapt" in r.output
+    r = runner.invoke(app, ["infer", str(lr_path), "-o", o, "--adapt-steps", "10"])
+    assert r.exit_code == 2 and "go with --adapt" in r.output
+    r = runner.invoke(app, ["infer", str(lr_path), "-o", o, "--weights", str(lraxis_weights),
+                            "--adapt", "--adapt-steps", "0"])
+    assert r.exit_code == 2 and "--adapt-steps must be >= 1" in r.output
+    assert not (tmp_path / "o.nii.gz").exists()
     r = runner.invoke(app, ["infer", str(lr_path), "-o", o, "--model", "bspline", "--adapt"])
     assert r.exit_code == 2 and "any_factor" in r.output
     r = runner.invoke(app, ["infer", str(lr_path), "-o", o, "--weights", str(lraxis_weights),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,10 @@ class AdaptingPredictor:
             plan_output_grid(volume.grid, scale=scale, target_spacing=target_spacing,
                              isotropic=isotropic, reference=reference)  # fail before training
         self.last_adaptation = None
-        res = adapt_to_scan(volume, self.base.model, self.base.normalization, self.settings,
+        settings = self.settings
+        if settings.precision == "auto" and self.base.window.precision == "fp32":
+            settings = replace(settings, precision="fp32")  # --precision fp32: all of it
+        res = adapt_to_scan(volume, self.base.model, self.base.normalization, settings,
                             device=self.base.device)
         pred = self.base
         if res.net is not self.base.model:

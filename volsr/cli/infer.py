@@ -16,8 +16,8 @@ from volsr.cli._common import Overwrite, Quiet, Verbose, fail, handle_errors, se
 DEFAULT_MODEL = "bspline"  # used when neither --model, --weights nor a bundled default exist
 
 
-def adapt_options(input: Path, n_cases: int, seconds: float | None, profile: str | None,
-                  save_weights: Path | None) -> dict[str, object]:
+def adapt_options(input: Path, n_cases: int, seconds: float | None, steps: int | None,
+                  profile: str | None, save_weights: Path | None) -> dict[str, object]:
     """Check the ``--adapt`` flags against the input (``n_cases`` scans); what the
     sidecar's settings record."""
     from volsr.io.image2d import is_image2d_path
@@ -27,7 +27,10 @@ def adapt_options(input: Path, n_cases: int, seconds: float | None, profile: str
                    "on its own)", 2)
     if is_image2d_path(input):
         raise fail("--adapt needs a thick-slice volume, not a 2D image", 2)
-    return {"adapt": True, "adapt_seconds": seconds, "adapt_profile": profile or "auto"}
+    if steps is not None and steps < 1:
+        raise fail(f"--adapt-steps must be >= 1, got {steps}", 2)
+    return {"adapt": True, "adapt_seconds": seconds, "adapt_steps": steps,
+            "adapt_profile": profile or "auto"}
 
 
 def _is_number(token: str) -> bool:
@@ -155,7 +158,11 @@ def infer(
         "(thick-slice scans; a 2D model that takes an output grid, e.g. lraxis_2d). The "
         "pretrained model is kept when the held-out loss does not improve.")] = False,
     adapt_seconds: Annotated[Optional[float], typer.Option(
-        "--adapt-seconds", help="Fine-tune budget per scan in seconds (default 120).")] = None,
+        "--adapt-seconds", help="Fine-tune time limit per scan in seconds (default 120).")
+    ] = None,
+    adapt_steps: Annotated[Optional[int], typer.Option(
+        "--adapt-steps", help="Fine-tune steps per scan (default 600; whichever of steps "
+        "and seconds ends first).")] = None,
     profile: Annotated[Optional[str], typer.Option(
         help="With --adapt: the slice profile of the training pairs: auto (estimated from "
         "the scan, the default), rect or gaussian (FWHM = slice spacing).")] = None,
@@ -198,15 +205,16 @@ def infer(
     cases = plan_cases(input, output, suffix=suffix)  # bad paths fail before a model loads
     if adapt:
         settings.options = {**options, **adapt_options(input, len(cases), adapt_seconds,
-                                                        profile, save_weights)}
-    elif adapt_seconds is not None or profile is not None or save_weights is not None:
-        raise fail("--adapt-seconds, --profile and --save-weights go with --adapt", 2)
+                                                        adapt_steps, profile, save_weights)}
+    elif any(v is not None for v in (adapt_seconds, adapt_steps, profile, save_weights)):
+        raise fail("--adapt-seconds, --adapt-steps, --profile and --save-weights go with "
+                   "--adapt", 2)
     predictor = load_predictor(model, weights, device=device, **options)
     if adapt:
         from volsr.adapt import adapting_predictor
 
-        predictor = adapting_predictor(predictor, seconds=adapt_seconds, profile=profile,
-                                       save_weights=save_weights)
+        predictor = adapting_predictor(predictor, seconds=adapt_seconds, steps=adapt_steps,
+                                       profile=profile, save_weights=save_weights)
     settings = resolve_settings(settings, predictor)
     results = run_inference(input, output, settings, predictor, overwrite=overwrite,
                             skip_existing=skip_existing, suffix=suffix, keep_going=keep_going,
