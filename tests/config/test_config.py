@@ -451,6 +451,7 @@ def test_ssr_budgets_are_presets_of_the_typed_section():
     ({"num_block": 8}, "did you mean 'num_blocks'"),
     ({"orientations": 3}, "orientations: expected one of 2, 4"),
     ({"fusion": "FBA"}, "did you mean 'fba'"),
+    ({"precision": "fp16"}, "precision: expected one of 'auto', 'bf16', 'fp32'"),
     ({"saa_share": 0}, r"saa_share: must be in \(0, 4\]"),
     ({"steps": 0}, "steps: must be >= 1"),
     ({"batch_size": 2.5}, "batch_size: expected an integer"),

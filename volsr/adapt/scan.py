@@ -27,6 +27,7 @@ import numpy as np
 from volsr.adapt.finetune import fine_tune
 from volsr.errors import ConfigError, InputError
 from volsr.io.volume import Volume
+from volsr.ssr.fit import PRECISIONS, training_dtype
 from volsr.ssr.header import Acquisition, analyze_header
 from volsr.ssr.lr_pairs import build_lr_sampler
 from volsr.ssr.profile_choice import FALLBACKS, choose_profile, training_profiles
@@ -47,27 +48,6 @@ MIN_INPLANE = 32
 """Fewest pixels along each in-plane axis for in-plane training pairs."""
 MIN_SLICES = 3
 """Fewest slices: some to train on, one held out."""
-PRECISIONS = ("auto", "bf16", "fp32")
-
-
-def training_dtype(precision: str, device: Any) -> Any:
-    """The autocast dtype of adaptation's training steps (None: float32)."""
-    import torch
-
-    from volsr.inference.sliding import cpu_has_native_bf16
-
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    dev = torch.device(device)
-    if dev.type == "cpu" and cpu_has_native_bf16():
-        return torch.bfloat16
-    if dev.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
-
-
 @dataclass(frozen=True)
 class AdaptSettings:
     """The knobs of :func:`adapt_to_scan` (defaults: the ``--adapt`` budget).

@@ -46,7 +46,7 @@ from volsr.config.typed import Section, Spec
 from volsr.config.values import FieldError, check_at_least, check_unit
 from volsr.errors import ConfigError
 
-__all__ = ["DEFAULT_SSR_MODEL", "SSRConfig", "SSR_BUDGETS"]
+__all__ = ["DEFAULT_SSR_MODEL", "SSR_BUDGETS", "SSRConfig"]
 
 DEFAULT_SSR_MODEL = "edsr_baseline_2d"
 
@@ -106,6 +106,9 @@ class SSRConfig(Section):
             width from the estimate), half of each batch each; 0: never. Default 0.1:
             the wrong-family estimates measured had 0.03 and 0.094; mixed gained 0.08
             and 0.015 dB over the estimate alone there.
+        precision: arithmetic of the training steps: ``fp32``, ``bf16`` (bfloat16
+            autocast, channels-last; weights stay float32) or ``auto`` (bf16 where the
+            device computes it natively); see :func:`volsr.ssr.fit.training_dtype`.
     """
 
     budget: Literal["fast", "default", "thorough"] = "default"
@@ -136,6 +139,7 @@ class SSRConfig(Section):
     profile_min_confidence: float = 0.05
     profile_fallback: Literal["gaussian", "mixed"] = "mixed"
     profile_family_min_confidence: float = 0.1
+    precision: Literal["auto", "bf16", "fp32"] = "fp32"
 
     def _check(self) -> None:
         if self.steps is not None:

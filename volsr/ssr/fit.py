@@ -37,7 +37,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["FitResult", "Guard", "fit", "heldout_loss", "lr_factor"]
+__all__ = ["PRECISIONS", "FitResult", "Guard", "fit", "heldout_loss", "lr_factor",
+           "training_dtype"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,30 @@ log = logging.getLogger(__name__)
 Forward = Callable[[Any, Any, Any], tuple[Any, Any]]
 #: ``sample(rng, batch_size) -> batch`` (whatever ``forward`` takes).
 Sample = Callable[[np.random.Generator, int], Any]
+#: Names of the training arithmetic (:func:`training_dtype`).
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def training_dtype(precision: str, device: Any) -> Any:
+    """The autocast dtype of training steps for ``precision`` (None: float32).
+
+    ``fp32``: None; ``bf16``: bfloat16; ``auto``: bfloat16 where the device computes it
+    natively (a CPU with AVX512-BF16 or AMX, a CUDA GPU with bfloat16), else None.
+    """
+    import torch
+
+    from volsr.inference.sliding import cpu_has_native_bf16
+
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    dev = torch.device(device)
+    if dev.type == "cpu" and cpu_has_native_bf16():
+        return torch.bfloat16
+    if dev.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
 
 
 def lr_factor(step: int, frac: float, *, warmup: int = 0, floor: float = 0.01,

@@ -53,6 +53,7 @@ import numpy as np
 from volsr.geometry import Grid
 from volsr.io.volume import Volume
 from volsr.ssr.config import SSRConfig, build_net, zero_last_conv
+from volsr.ssr.fit import training_dtype
 from volsr.ssr.header import analyze_header
 from volsr.ssr.model import SSRModel, TrainedNet, apply_to_slices
 from volsr.ssr.pairs import CASCADE_TASK, build_sampler
@@ -261,7 +262,7 @@ def _training_plan(cfg: SSRConfig) -> dict[str, tuple[int | None, float | None]]
         cap = cfg.max_seconds if cap is None else min(cap, cfg.max_seconds)
     plan = {}
     for role, share in shares.items():
-        steps = None if cfg.steps is None else max(1, int(round(cfg.steps * share)))
+        steps = None if cfg.steps is None else max(1, round(cfg.steps * share))
         plan[role] = (steps, None if cap is None else cap * share / total)
     return plan
 
@@ -298,7 +299,8 @@ def _train_one(role: str, task: str, hr: np.ndarray, acq: Any, profiles: list[An
         task = CASCADE_TASK
     res = train_network(net, sampler, steps=steps, time_limit=limit,
                         batch_size=cfg.batch_size, lr=cfg.lr, device=dev, seed=seed,
-                        progress=progress, desc=f"volsr ssr: train {role.upper()}")
+                        progress=progress, desc=f"volsr ssr: train {role.upper()}",
+                        dtype=training_dtype(cfg.precision, dev))
     info = {"task": task, "seed": seed, "patch": list(sampler.patch),
             "pairs": sampler.info, "parameters": int(sum(p.numel() for p in net.parameters())),
             **res.to_dict()}

@@ -78,7 +78,7 @@ class TrainResult:
 def train_network(net: Any, sampler: PairSampler, *, steps: int | None,
                   time_limit: float | None = None, batch_size: int = 16, lr: float = 1e-3,
                   device: Any = "cpu", seed: int = 0, progress: bool | None = None,
-                  desc: str = "train") -> TrainResult:
+                  desc: str = "train", dtype: Any = None) -> TrainResult:
     """Train ``net`` in place on patches from ``sampler``.
 
     Args:
@@ -92,6 +92,8 @@ def train_network(net: Any, sampler: PairSampler, *, steps: int | None,
         seed: seed of patch sampling (weights are initialised by the caller).
         progress: tqdm bar on stderr (None: only when stderr is a terminal).
         desc: bar label.
+        dtype: autocast dtype of the training steps (None: float32;
+            :func:`volsr.ssr.fit.fit`).
 
     Returns:
         A :class:`TrainResult`; ``net`` is left in eval mode.
@@ -99,7 +101,8 @@ def train_network(net: Any, sampler: PairSampler, *, steps: int | None,
     if steps is None and time_limit is None:
         raise ValueError("give steps or time_limit")
     res = fit(net, sampler.sample, _forward, steps=steps, seconds=time_limit,
-              batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress, desc=desc)
+              batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress, desc=desc,
+              dtype=dtype)
     log.info("%s: %d steps in %.1f s, loss %.5f (stopped by %s)", desc, res.steps,
              res.seconds, res.final_loss, res.stopped_by)
     return TrainResult(steps=res.steps, seconds=res.seconds, final_loss=res.final_loss,
