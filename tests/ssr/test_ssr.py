@@ -470,7 +470,7 @@ def test_cli_writes_output_and_sidecar(tmp_path):
     out = tmp_path / "sr.nii.gz"
     r = _cli("ssr", src, "-o", out, "--budget", "fast", "--steps", "3", "--device", "cpu",
              "--slice-thickness", "6", "--profile", "rect", "--save-weights", tmp_path / "w",
-             "--threads", "1")
+             "--threads", "1", "--precision", "bf16")
     assert r.exit_code == 0, r.output
     vol = load_volume(out)
     assert vol.spatial_shape == (32, 32, 32)
@@ -479,6 +479,7 @@ def test_cli_writes_output_and_sidecar(tmp_path):
     assert side["acquisition"]["axis"] == 2 and side["acquisition"]["gap_mm"] == 2.0
     assert side["profile"] == {"kind": "rect", "thickness_mm": 6.0}
     assert side["settings"]["budget"] == "fast" and side["settings"]["steps"] == 3
+    assert side["settings"]["precision"] == "bf16"  # training arithmetic, weights float32
     assert side["output_grid"]["shape"] == [32, 32, 32]
     assert len(side["input"]["sha256"]) == 64 and side["threads"] == 1
     assert (tmp_path / "w" / "ssr.json").is_file()

@@ -72,6 +72,9 @@ def ssr(
     target_spacing: Annotated[Optional[tuple[float, float, float]], typer.Option(
         "--target-spacing", help="Output voxel size in mm per voxel axis.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    precision: Annotated[Optional[str], typer.Option(
+        help="Training arithmetic: auto (bfloat16 autocast where the device computes it "
+        "natively, the default), fp32 or bf16. Weights stay float32.")] = None,
     threads: Annotated[Optional[int], typer.Option(
         help="CPU threads for torch (default: torch's choice; on a busy shared machine 1 "
         "can be much faster).", min=1)] = None,
@@ -116,7 +119,7 @@ def ssr(
         slice_gap=slice_gap, profile=profile, profile_kernel=kernel, profile_step=profile_step,
         saa=saa, steps=steps, time_limit=time_limit, fusion=fusion,
         orientations=4 if tta else None, model=model, seed=seed, save_weights=save_weights,
-        random_angles=random_angles, threads=threads,
+        random_angles=random_angles, threads=threads, precision=precision,
         progress=sys.stderr.isatty())
     assert isinstance(predictor, PerScanSSR)  # 'ssr' without weights: trained on this scan
     predictor.run(vol, scale=scale, target_spacing=target_spacing)

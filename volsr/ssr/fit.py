@@ -245,9 +245,10 @@ def fit(net: Any, sample: Sample, forward: Forward, *, steps: int | None,
         on_step: called with the step count after every step.
         dtype: autocast dtype of the training forward passes (``torch.bfloat16``; None:
             float32). Weights, optimiser state, loss and the held-out scoring stay float32;
-            a 2D network trains in channels-last memory meanwhile (about 1.9x the steps
-            per second of float32 for ``thickslice_v2`` on a CPU with native bfloat16,
-            ``benchmarks/adapt_speed.py``) and is handed back in contiguous memory.
+            a 2D network trains in channels-last memory meanwhile (1.85x the steps per
+            second of float32 for ``thickslice_v2`` adaptation on a CPU with native
+            bfloat16, ``benchmarks/adapt_speed.py``) and is handed back in contiguous
+            memory.
 
     Returns:
         A :class:`FitResult`; ``net`` holds the kept state, in eval mode.

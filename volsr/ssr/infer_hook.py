@@ -24,7 +24,8 @@ from volsr.ssr.model import META_FILE, SSRModel
 __all__ = ["PerScanSSR", "is_ssr_weights", "per_scan_predictor", "ssr_predictor"]
 
 _TRAINING = ("budget", "steps", "time_limit", "saa", "seed", "threads")
-_WINDOW_ONLY = frozenset(WindowSettings.names()) - {"fusion", "device"}
+# precision: the arithmetic of the per-scan training (SSRConfig.precision)
+_WINDOW_ONLY = frozenset(WindowSettings.names()) - {"fusion", "device", "precision"}
 
 
 def is_ssr_weights(path: str | Path) -> bool:
