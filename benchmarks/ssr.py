@@ -49,11 +49,15 @@ def _simulate(path: str, axis: int, factor: float, profile: str, gap: float) -> 
     return truth, lr, thickness_vox * float(truth.spacing[axis])
 
 
-def _cap(job: dict[str, Any]) -> dict[str, Any]:
-    """``max_seconds`` for self_super_resolve when --max-seconds was given (0: no cap)."""
-    if job.get("max_seconds") is None:
-        return {}
-    return {"max_seconds": job["max_seconds"] or 1e12}
+def _overrides(job: dict[str, Any]) -> dict[str, Any]:
+    """Settings for self_super_resolve from the command line: ``max_seconds`` when
+    --max-seconds was given (0: no cap), ``precision`` when --precision was."""
+    out: dict[str, Any] = {}
+    if job.get("max_seconds") is not None:
+        out["max_seconds"] = job["max_seconds"] or 1e12
+    if job.get("precision"):
+        out["precision"] = job["precision"]
+    return out
 
 
 def _run_simulated(job: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +81,7 @@ def _run_simulated(job: dict[str, Any]) -> dict[str, Any]:
                                  profile=job["profile"], slice_thickness=thickness_mm,
                                  reference=truth.grid, device=job["device"], seed=job["seed"],
                                  steps=job["steps"], progress=False,
-                                 **_cap(job))
+                                 **_overrides(job))
         sr = res.volume
         steps = {k: v["steps"] for k, v in res.report["training"].items()}
     secs = time.perf_counter() - t0
@@ -99,7 +103,7 @@ def _run_real(job: dict[str, Any]) -> dict[str, Any]:
     vol = load_volume(job["path"])
     t0 = time.perf_counter()
     res = self_super_resolve(vol, budget=job["budget"], device=job["device"], seed=job["seed"],
-                             steps=job["steps"], progress=False, **_cap(job))
+                             steps=job["steps"], progress=False, **_overrides(job))
     secs = time.perf_counter() - t0
     grid = res.volume.grid
     near = super_resolve(vol, "nearest", reference=grid)
@@ -159,6 +163,8 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run")
+    ap.add_argument("--precision", default=None, choices=["auto", "bf16", "fp32"],
+                    help="training arithmetic (default: the budget's, auto)")
     ap.add_argument("--max-seconds", type=float, default=None,
                     help="replace the budgets' training time cap (0: none), e.g. for quality "
                          "runs on a loaded machine")
@@ -187,7 +193,8 @@ def main() -> None:
                                    "budget": budget, "steps": args.steps,
                                    "device": args.device, "seed": args.seed,
                                    "threads": args.threads,
-                                   "max_seconds": args.max_seconds}
+                                   "max_seconds": args.max_seconds,
+                                   "precision": args.precision}
                             r = _in_fresh_process(_run_simulated, job)
                             row = {"volume": name, "factor": f"x{f:g}", "profile": prof,
                                    "gap": f"{gap:g}", "method": method, "budget": budget, **r}
@@ -209,7 +216,8 @@ def main() -> None:
             for budget in args.budgets:
                 job = {"path": str(path), "budget": budget, "steps": args.steps,
                        "device": args.device, "seed": args.seed, "threads": args.threads,
-                       "max_seconds": args.max_seconds, "out": str(args.out)}
+                       "max_seconds": args.max_seconds, "precision": args.precision,
+                       "out": str(args.out)}
                 r = _in_fresh_process(_run_real, job)
                 real_rows.append({"volume": name, "budget": budget, **r})
                 print(f"{name} {budget}: {r['seconds']:.1f} s, {r['peak_MiB']:.0f} MiB -> "
