@@ -48,6 +48,8 @@ MIN_INPLANE = 32
 """Fewest pixels along each in-plane axis for in-plane training pairs."""
 MIN_SLICES = 3
 """Fewest slices: some to train on, one held out."""
+
+
 @dataclass(frozen=True)
 class AdaptSettings:
     """The knobs of :func:`adapt_to_scan` (defaults: the ``--adapt`` budget).
@@ -55,9 +57,10 @@ class AdaptSettings:
     Attributes:
         seconds: wall-clock budget of the fine-tune (held-out checks included).
         steps: cap on optimiser steps (None: the time budget alone). The default, 600,
-            is where the gain stopped growing: on the six 128-voxel cases of
-            ``benchmarks/adapt.py`` (x4, profile estimated), 600 steps gained +0.19 dB
-            over the model on average and 1800 steps no more (docs/ssr.md).
+            is where the gain stopped growing in ``benchmarks/adapt.py`` (x4, profile
+            estimated): over the unadapted model, +0.19 dB on average at 600 and at 1800
+            steps on the six 128-voxel crops, +0.25 and +0.27 dB on the whole volumes,
+            at 41-55 s against 90-124 s per case (docs/ssr.md).
         profile: ``auto`` (estimated), ``rect`` or ``gaussian`` (FWHM = slice spacing).
         min_confidence: with ``auto``, an estimate less confident than this is set aside
             for the Gaussian profile (FWHM = slice spacing), with a warning.

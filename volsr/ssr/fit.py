@@ -15,9 +15,9 @@
 Each step: the learning rate from :func:`lr_factor`, a batch ``sample(rng, batch_size)``,
 ``forward(net, batch, device) -> (prediction, target)`` (under bfloat16 autocast, with
 the network in channels-last memory, when ``dtype`` asks for it), the mean ``loss`` (L1
-by default, in float32; the reported loss), plus ``l2sp * sum((w - w_start)^2)`` when ``l2sp > 0``, Adam. Patch
-sampling is seeded (``numpy.random.default_rng(seed)``), so on the CPU a run stopped by
-``steps`` (not by a time limit) is reproducible.
+by default, in float32; the reported loss), plus ``l2sp * sum((w - w_start)^2)`` when
+``l2sp > 0``, Adam. Patch sampling is seeded (``numpy.random.default_rng(seed)``), so on
+the CPU a run stopped by ``steps`` (not by a time limit) is reproducible.
 
 The module lives in :mod:`volsr.ssr` because SSR is the base case (adaptation = SSR from
 pretrained weights) and :mod:`volsr.adapt` already builds on :mod:`volsr.ssr`. It is not
