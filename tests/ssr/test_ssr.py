@@ -565,3 +565,18 @@ def test_sampler_of_two_profiles_gives_each_half_of_every_batch(rng):
     xa, ya = one.sample(np.random.default_rng(3), 6)
     xb, yb = alone.sample(np.random.default_rng(3), 6)
     assert np.array_equal(xa, xb) and np.array_equal(ya, yb)
+
+
+def test_model_ssr_takes_the_training_precision():
+    """``precision`` is a window setting for other models; for per-scan ``ssr`` it is the
+    arithmetic of the training, recorded in the settings."""
+    from volsr.degrade import ThickSlice
+    from volsr.phantom import phantom_volume
+    from volsr.predictors import load_predictor
+
+    lr = ThickSlice(axis=2, factor=4, profile="rect")(
+        phantom_volume((32, 32, 32), (1.0, 1.0, 1.0), supersample=1))
+    p = load_predictor("ssr", device="cpu", budget="fast", steps=2, profile="rect",
+                       precision="fp32")
+    p.run(lr)
+    assert p.last_result.report["settings"]["precision"] == "fp32"
