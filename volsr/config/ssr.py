@@ -170,9 +170,6 @@ class SSRConfig(Section):
         check_unit("fg_fraction", self.fg_fraction)
         check_unit("profile_min_confidence", self.profile_min_confidence)
         check_unit("profile_family_min_confidence", self.profile_family_min_confidence)
-        if self.profile_fallback not in ("gaussian", "mixed"):
-            raise FieldError("profile_fallback",
-                             f"must be gaussian or mixed, got {self.profile_fallback!r}")
         if not 0 <= self.seed < 2**32:
             raise FieldError("seed", f"must be in [0, 2**32), got {self.seed}")
 
